@@ -1,0 +1,136 @@
+//! Hypervisor backends for Seraph-V.
+//!
+//! Three traits describe what a VMM needs from a hypervisor: a
+//! [`Hypervisor`] makes VMs, a [`Vm`] maps guest memory and makes vCPUs, and
+//! a [`Vcpu`] holds register state and runs until a [`VmExit`]. The exit
+//! model is arch-neutral: port I/O is x86-only, while MMIO, halt, hypercall,
+//! shutdown and debug exits also describe AArch64 (see
+//! `docs/architecture.md` and the exit-mapping table in the spec).
+//!
+//! Nothing here knows about devices or boot protocols: a backend reports
+//! what the guest did, and the VMM decides what it means.
+//!
+//! Backends: [`kvm`] on Linux; `whp` (Windows Hypervisor Platform) on
+//! Windows, or on any OS with the `whp-check` feature for type-checking.
+
+pub mod exit;
+pub mod x86;
+
+#[cfg(target_os = "linux")]
+pub mod kvm;
+
+#[cfg(any(windows, feature = "whp-check"))]
+pub mod whp;
+
+use std::sync::Arc;
+
+pub use exit::{Completion, ExitKind, Hypercall, InstructionBytes, ShutdownReason, VmExit};
+pub use x86::{CpuidEntry, DescriptorTable, Regs, Segment, SpecialRegs};
+
+/// Errors from a hypervisor backend.
+#[derive(Debug, thiserror::Error)]
+pub enum HypervisorError {
+    /// The hypervisor cannot be used on this host (device missing, no permission, feature off).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A backend call failed.
+    #[error("{call} failed: {source}")]
+    Call {
+        /// The backend operation (an ioctl or API function name).
+        call: &'static str,
+        /// The OS error behind it.
+        source: std::io::Error,
+    },
+    /// The request is valid but this backend cannot do it.
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
+    /// A request the caller got wrong (bad region, unknown slot, ...).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, HypervisorError>;
+
+/// How a VM is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmConfig {
+    /// A port whose `out` the backend reports as [`VmExit::Hypercall`]
+    /// (registers read with the spec's convention: RAX = number, arguments
+    /// in RDI, RSI, RDX, RCX). Needed where the hypervisor keeps VMCALL to
+    /// itself (KVM); harmless where VMCALL exits natively (WHP).
+    pub hypercall_port: Option<u16>,
+}
+
+/// A range of host memory to show the guest as guest-physical memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryRegion {
+    /// Backend slot number, unique per VM.
+    pub slot: u32,
+    /// First guest-physical address.
+    pub guest_addr: u64,
+    /// Length in bytes (a multiple of the host page size).
+    pub size: u64,
+    /// Host virtual address of the backing memory.
+    pub host_addr: *mut u8,
+}
+
+/// A hypervisor: makes VMs.
+pub trait Hypervisor {
+    /// The VM type of this backend.
+    type Vm: Vm;
+    /// A short name for reports ("kvm", "whp").
+    fn name(&self) -> &'static str;
+    /// Creates an empty VM.
+    fn create_vm(&self, config: &VmConfig) -> Result<Self::Vm>;
+    /// The CPUID leaves the host and hypervisor can offer a guest, before the VMM filters them.
+    fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
+}
+
+/// A virtual machine: guest memory and vCPUs.
+pub trait Vm {
+    /// The vCPU type of this backend.
+    type Vcpu: Vcpu;
+    /// Maps host memory into the guest-physical address space.
+    ///
+    /// # Safety
+    /// `region.host_addr..+region.size` must be mapped, writable memory that
+    /// stays valid, and is not unmapped or remapped, for as long as the VM
+    /// exists: the guest reads and writes it at any time.
+    unsafe fn map_memory(&mut self, region: MemoryRegion) -> Result<()>;
+    /// Creates vCPU number `id`.
+    fn create_vcpu(&mut self, id: u32) -> Result<Self::Vcpu>;
+}
+
+/// Stops a running vCPU from another thread (or a timer), so the VMM gets control.
+pub trait VcpuKick: Send + Sync {
+    /// Makes the vCPU's current or next `run` return [`VmExit::Interrupted`] soon.
+    fn kick(&self);
+}
+
+/// A virtual CPU.
+pub trait Vcpu {
+    /// General-purpose registers, RIP and RFLAGS.
+    fn regs(&self) -> Result<Regs>;
+    /// Sets general-purpose registers, RIP and RFLAGS.
+    fn set_regs(&mut self, regs: &Regs) -> Result<()>;
+    /// Segment, control and descriptor-table registers.
+    fn special_regs(&self) -> Result<SpecialRegs>;
+    /// Sets segment, control and descriptor-table registers.
+    fn set_special_regs(&mut self, sregs: &SpecialRegs) -> Result<()>;
+    /// Sets what CPUID reports to this vCPU.
+    fn set_cpuid(&mut self, entries: &[CpuidEntry]) -> Result<()>;
+    /// Runs the guest until it exits to the VMM.
+    fn run(&mut self) -> Result<VmExit<'_>>;
+    /// Finishes an exit that needs an answer (hypercall result, MSR value, CPUID result).
+    fn complete(&mut self, completion: Completion) -> Result<()>;
+    /// Queues external interrupt `vector` for delivery at the next entry; only
+    /// valid when [`Vcpu::can_inject_interrupt`] is true.
+    fn inject_interrupt(&mut self, vector: u8) -> Result<()>;
+    /// True if the guest can take an external interrupt right now (IF = 1, no interrupt shadow).
+    fn can_inject_interrupt(&self) -> bool;
+    /// Asks for (or stops asking for) a [`VmExit::InterruptWindow`] once the guest can take an interrupt.
+    fn request_interrupt_window(&mut self, wanted: bool);
+    /// A handle that stops this vCPU's `run` from elsewhere.
+    fn kicker(&self) -> Arc<dyn VcpuKick>;
+}
