@@ -1,1 +1,33 @@
-//! Placeholder: being written.
+//! Booting a Seraph OS kernel: the boot-info block and memory map of the
+//! boot protocol ([`boot_info`], [`memory_map`]), an ELF64 kernel loader
+//! ([`elf`]) and the boot plan that places every boot structure and writes
+//! them into guest memory ([`plan`]).
+//!
+//! Typical use by the VMM:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use seraph_boot::{BootConfig, BootPlan, KernelImage};
+//! let bytes = std::fs::read("kernel.elf")?;
+//! let config = BootConfig::default();
+//! let kernel = KernelImage::parse(&bytes, config.ram_size)?;
+//! let plan = BootPlan::new(&kernel, &config)?;
+//! let mem = seraph_memory::create_guest_memory(config.ram_size)?;
+//! let entry = plan.write(&mem, &kernel, &bytes)?;
+//! // entry.rip, entry.rsp, entry.rdi, entry.cr3, entry.gdt -> vCPU registers
+//! # let _ = entry; Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod boot_info;
+pub mod elf;
+pub mod error;
+pub mod memory_map;
+pub mod plan;
+
+pub use boot_info::{BootInfo, MemoryDescriptor};
+pub use elf::{KernelImage, Segment};
+pub use error::{ElfError, MapError, PlanError};
+pub use memory_map::{Claim, build_memory_map, validate};
+pub use plan::{BootConfig, BootPlan, EntryState, FramebufferConfig, Placement, Relocation};

@@ -1,0 +1,653 @@
+//! A small ELF64 kernel loader that trusts nothing in the file.
+//!
+//! Every PT_LOAD segment with `p_memsz > 0` is placed by its *virtual*
+//! address, never by `p_paddr`:
+//! - `p_vaddr >= 0xFFFF_8000_0000_0000` (higher-half kernel): physical =
+//!   `p_vaddr - 0xFFFF_8000_0000_0000`, where the physical map finds it;
+//! - `p_vaddr < 4 GiB` (identity-linked kernel): physical = `p_vaddr`;
+//! - anything else is refused (the boot page tables do not map it).
+//!
+//! `load` copies `p_filesz` bytes and zeroes the rest of `p_memsz` (bss) for
+//! every segment.
+
+use std::ops::Range;
+
+use seraph_memory::layout::{
+    FOUR_GIB, FRAMEBUFFER_BASE, FRAMEBUFFER_WINDOW, MMIO_HOLE_BASE, PHYS_MAP_BASE, ranges_overlap,
+};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::error::ElfError;
+
+/// ELF header size.
+const EHDR_SIZE: usize = 64;
+/// ELF64 program header size.
+const PHDR_SIZE: u16 = 56;
+/// e_machine for x86_64.
+const EM_X86_64: u16 = 62;
+/// e_type for executables.
+const ET_EXEC: u16 = 2;
+/// Loadable segment.
+const PT_LOAD: u32 = 1;
+/// Segment flag: executable.
+pub const PF_X: u32 = 1;
+/// Segment flag: writable.
+pub const PF_W: u32 = 2;
+/// Segment flag: readable.
+pub const PF_R: u32 = 4;
+
+/// One loaded segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Index of its program header.
+    pub index: usize,
+    /// p_vaddr.
+    pub virt: u64,
+    /// Where its bytes go in guest-physical memory.
+    pub phys: u64,
+    /// p_offset.
+    pub file_offset: u64,
+    /// p_filesz.
+    pub file_size: u64,
+    /// p_memsz (file bytes + bss).
+    pub mem_size: u64,
+    /// p_flags (`PF_R`, `PF_W`, `PF_X`).
+    pub flags: u32,
+}
+
+impl Segment {
+    /// Guest-physical range the segment occupies.
+    pub fn phys_range(&self) -> Range<u64> {
+        self.phys..self.phys + self.mem_size
+    }
+
+    /// Virtual range the segment occupies.
+    pub fn virt_range(&self) -> Range<u64> {
+        self.virt..self.virt + self.mem_size
+    }
+}
+
+/// A validated kernel image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelImage {
+    /// Virtual entry point (e_entry).
+    pub entry: u64,
+    /// Lowest physical address loaded.
+    pub phys_base: u64,
+    /// Lowest virtual address loaded.
+    pub virt_base: u64,
+    /// Bytes from the lowest to the highest loaded physical address, bss included.
+    pub size: u64,
+    segments: Vec<Segment>,
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    b.get(off..off + 2)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u16::from_le_bytes)
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+impl KernelImage {
+    /// Parses and validates `bytes` for a guest with `ram_size` bytes of RAM.
+    pub fn parse(bytes: &[u8], ram_size: u64) -> Result<KernelImage, ElfError> {
+        if bytes.len() < EHDR_SIZE {
+            return Err(ElfError::Truncated { len: bytes.len() });
+        }
+        if bytes[0..4] != [0x7F, b'E', b'L', b'F'] {
+            return Err(ElfError::NotElf);
+        }
+        if bytes[4] != 2 {
+            return Err(ElfError::Not64Bit(bytes[4]));
+        }
+        if bytes[5] != 1 {
+            return Err(ElfError::NotLittleEndian(bytes[5]));
+        }
+        let e_type = u16_at(bytes, 16);
+        let e_machine = u16_at(bytes, 18);
+        if e_machine != EM_X86_64 {
+            return Err(ElfError::WrongMachine(e_machine));
+        }
+        if e_type != ET_EXEC {
+            return Err(ElfError::WrongType(e_type));
+        }
+        let entry = u64_at(bytes, 24);
+        let phoff = u64_at(bytes, 32);
+        let phentsize = u16_at(bytes, 54);
+        let phnum = u16_at(bytes, 56);
+        if phentsize != PHDR_SIZE {
+            return Err(ElfError::BadPhentsize(phentsize));
+        }
+        if phnum == 0 || phnum == 0xFFFF {
+            return Err(ElfError::BadPhnum(phnum));
+        }
+        let table_end = u64::from(phnum)
+            .checked_mul(u64::from(PHDR_SIZE))
+            .and_then(|len| phoff.checked_add(len));
+        let table = match table_end {
+            Some(end) if end <= bytes.len() as u64 => &bytes[phoff as usize..end as usize],
+            _ => {
+                return Err(ElfError::PhdrsOutOfFile {
+                    phoff,
+                    count: phnum,
+                    len: bytes.len(),
+                });
+            }
+        };
+
+        let mut segments = Vec::new();
+        for (index, ph) in table.chunks_exact(usize::from(PHDR_SIZE)).enumerate() {
+            if u32_at(ph, 0) != PT_LOAD {
+                continue;
+            }
+            let seg = Segment {
+                index,
+                flags: u32_at(ph, 4),
+                file_offset: u64_at(ph, 8),
+                virt: u64_at(ph, 16),
+                phys: 0,
+                file_size: u64_at(ph, 32),
+                mem_size: u64_at(ph, 40),
+            };
+            if seg.mem_size == 0 {
+                continue;
+            }
+            segments.push(Self::check_segment(seg, bytes.len(), ram_size)?);
+        }
+        if segments.is_empty() {
+            return Err(ElfError::NoLoadSegments);
+        }
+
+        segments.sort_by_key(|s| s.phys);
+        for pair in segments.windows(2) {
+            if let [a, b] = pair {
+                if b.phys < a.phys + a.mem_size {
+                    return Err(ElfError::OverlappingSegments {
+                        a: a.index.min(b.index),
+                        b: a.index.max(b.index),
+                    });
+                }
+            }
+        }
+        if !segments
+            .iter()
+            .any(|s| s.flags & PF_X != 0 && s.virt_range().contains(&entry))
+        {
+            return Err(ElfError::BadEntry { entry });
+        }
+
+        let phys_base = segments.iter().map(|s| s.phys).min().unwrap_or(0);
+        let phys_end = segments
+            .iter()
+            .map(|s| s.phys + s.mem_size)
+            .max()
+            .unwrap_or(0);
+        let virt_base = segments.iter().map(|s| s.virt).min().unwrap_or(0);
+        Ok(KernelImage {
+            entry,
+            phys_base,
+            virt_base,
+            size: phys_end - phys_base,
+            segments,
+        })
+    }
+
+    /// Validates one PT_LOAD and computes its physical destination.
+    fn check_segment(
+        mut seg: Segment,
+        file_len: usize,
+        ram_size: u64,
+    ) -> Result<Segment, ElfError> {
+        let index = seg.index;
+        if seg.file_size > seg.mem_size {
+            return Err(ElfError::FileSizeExceedsMemSize {
+                index,
+                filesz: seg.file_size,
+                memsz: seg.mem_size,
+            });
+        }
+        if seg
+            .file_offset
+            .checked_add(seg.file_size)
+            .is_none_or(|end| end > file_len as u64)
+        {
+            return Err(ElfError::SegmentOutOfFile {
+                index,
+                offset: seg.file_offset,
+                filesz: seg.file_size,
+                len: file_len,
+            });
+        }
+        let overflow = ElfError::AddressOverflow {
+            index,
+            vaddr: seg.virt,
+            memsz: seg.mem_size,
+        };
+        let virt_end = seg.virt.checked_add(seg.mem_size).ok_or(overflow)?;
+        let phys = if seg.virt >= PHYS_MAP_BASE {
+            seg.virt - PHYS_MAP_BASE
+        } else if virt_end <= FOUR_GIB {
+            seg.virt
+        } else {
+            return Err(ElfError::UnmappedAddress {
+                index,
+                vaddr: seg.virt,
+            });
+        };
+        let end = phys + seg.mem_size;
+        if ranges_overlap(
+            phys,
+            end,
+            FRAMEBUFFER_BASE,
+            FRAMEBUFFER_BASE + FRAMEBUFFER_WINDOW,
+        ) || ranges_overlap(phys, end, MMIO_HOLE_BASE, FOUR_GIB)
+        {
+            return Err(ElfError::SegmentInMmio { index, phys, end });
+        }
+        if end > ram_size {
+            return Err(ElfError::SegmentNotInRam {
+                index,
+                phys,
+                end,
+                ram_size,
+            });
+        }
+        seg.phys = phys;
+        Ok(seg)
+    }
+
+    /// The loaded segments, sorted by physical address.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The guest-physical ranges the segments occupy, sorted.
+    pub fn phys_ranges(&self) -> Vec<Range<u64>> {
+        self.segments.iter().map(Segment::phys_range).collect()
+    }
+
+    /// Copies every segment into guest memory: `p_filesz` bytes from `bytes`
+    /// (the same file that was parsed) and zeroes for the rest of `p_memsz`.
+    pub fn load(&self, mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<(), ElfError> {
+        const ZEROS: [u8; 4096] = [0; 4096];
+        for seg in &self.segments {
+            let index = seg.index;
+            let file = usize::try_from(seg.file_offset)
+                .ok()
+                .zip(usize::try_from(seg.file_size).ok())
+                .and_then(|(off, len)| bytes.get(off..off.checked_add(len)?))
+                .ok_or(ElfError::BytesMismatch { index })?;
+            let write = |data: &[u8], phys: u64| {
+                mem.write_slice(data, GuestAddress(phys))
+                    .map_err(|e| ElfError::GuestWrite {
+                        index,
+                        phys,
+                        reason: e.to_string(),
+                    })
+            };
+            write(file, seg.phys)?;
+            let mut at = seg.phys + seg.file_size;
+            let end = seg.phys + seg.mem_size;
+            while at < end {
+                let chunk = (end - at).min(ZEROS.len() as u64);
+                write(&ZEROS[..chunk as usize], at)?;
+                at += chunk;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A test-only ELF64 writer.
+#[cfg(test)]
+pub(crate) mod test_elf {
+    /// A program header to write.
+    #[derive(Clone, Copy)]
+    pub struct Ph {
+        pub p_type: u32,
+        pub flags: u32,
+        pub offset: u64,
+        pub vaddr: u64,
+        pub paddr: u64,
+        pub filesz: u64,
+        pub memsz: u64,
+    }
+
+    /// A PT_LOAD whose file bytes follow the headers (offset filled in by `build`).
+    pub fn load(vaddr: u64, paddr: u64, filesz: u64, memsz: u64, flags: u32) -> Ph {
+        Ph {
+            p_type: 1,
+            flags,
+            offset: u64::MAX,
+            vaddr,
+            paddr,
+            filesz,
+            memsz,
+        }
+    }
+
+    /// Builds an ELF64 x86_64 ET_EXEC file. Segment payloads are bytes
+    /// `(index + 1) * 0x11` repeated; offsets of `u64::MAX` are assigned.
+    pub fn build(entry: u64, phs: &[Ph]) -> Vec<u8> {
+        let mut out = vec![0u8; 64 + 56 * phs.len()];
+        out[0..4].copy_from_slice(b"\x7fELF");
+        out[4] = 2;
+        out[5] = 1;
+        out[6] = 1;
+        out[16..18].copy_from_slice(&2u16.to_le_bytes());
+        out[18..20].copy_from_slice(&62u16.to_le_bytes());
+        out[20..24].copy_from_slice(&1u32.to_le_bytes());
+        out[24..32].copy_from_slice(&entry.to_le_bytes());
+        out[32..40].copy_from_slice(&64u64.to_le_bytes());
+        out[52..54].copy_from_slice(&64u16.to_le_bytes());
+        out[54..56].copy_from_slice(&56u16.to_le_bytes());
+        out[56..58].copy_from_slice(&(phs.len() as u16).to_le_bytes());
+        for (i, ph) in phs.iter().enumerate() {
+            let mut offset = ph.offset;
+            if offset == u64::MAX {
+                offset = out.len() as u64;
+                let fill = ((i + 1) * 0x11) as u8;
+                out.extend(std::iter::repeat_n(fill, ph.filesz as usize));
+            }
+            let at = 64 + 56 * i;
+            let h = &mut out[at..at + 56];
+            h[0..4].copy_from_slice(&ph.p_type.to_le_bytes());
+            h[4..8].copy_from_slice(&ph.flags.to_le_bytes());
+            h[8..16].copy_from_slice(&offset.to_le_bytes());
+            h[16..24].copy_from_slice(&ph.vaddr.to_le_bytes());
+            h[24..32].copy_from_slice(&ph.paddr.to_le_bytes());
+            h[32..40].copy_from_slice(&ph.filesz.to_le_bytes());
+            h[40..48].copy_from_slice(&ph.memsz.to_le_bytes());
+            h[48..56].copy_from_slice(&0x1000u64.to_le_bytes());
+        }
+        out
+    }
+
+    /// An identity-linked kernel: text at 0x100000 (entry 0x100010), data+bss at 0x102000.
+    pub fn identity_kernel() -> Vec<u8> {
+        build(
+            0x10_0010,
+            &[
+                load(0x10_0000, 0x10_0000, 0x1234, 0x1234, 5),
+                load(0x10_2000, 0x10_2000, 0x100, 0x3000, 6),
+            ],
+        )
+    }
+
+    /// A higher-half kernel: p_vaddr from 0xFFFF_8000_0000_0000, p_paddr from 0x100000.
+    pub fn higher_half_kernel() -> Vec<u8> {
+        let base = 0xFFFF_8000_0000_0000u64;
+        build(
+            base + 0x40,
+            &[
+                load(base, 0x10_0000, 0x2000, 0x2000, 5),
+                load(base + 0x2000, 0x10_2000, 0x800, 0x23_1000, 6),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_elf::*;
+    use super::*;
+    use seraph_memory::create_guest_memory;
+
+    const MIB: u64 = 0x10_0000;
+    const RAM: u64 = 512 * MIB;
+    const HH: u64 = 0xFFFF_8000_0000_0000;
+
+    #[test]
+    fn identity_kernel_parses_and_loads_with_bss_zeroed() {
+        let bytes = identity_kernel();
+        let k = KernelImage::parse(&bytes, RAM).unwrap();
+        assert_eq!(k.entry, 0x10_0010);
+        assert_eq!(k.phys_base, 0x10_0000);
+        assert_eq!(k.virt_base, 0x10_0000);
+        assert_eq!(k.size, 0x5000);
+        assert_eq!(
+            k.phys_ranges(),
+            vec![0x10_0000..0x10_1234, 0x10_2000..0x10_5000]
+        );
+        assert_eq!(k.segments()[1].flags, PF_R | PF_W);
+
+        let mem = create_guest_memory(64 * MIB).unwrap();
+        mem.write_slice(&[0xEE; 0x3000], GuestAddress(0x10_2000))
+            .unwrap();
+        k.load(&mem, &bytes).unwrap();
+        let mut buf = vec![0u8; 0x3000];
+        mem.read_slice(&mut buf, GuestAddress(0x10_2000)).unwrap();
+        assert!(buf[..0x100].iter().all(|&b| b == 0x22));
+        assert!(
+            buf[0x100..].iter().all(|&b| b == 0),
+            "bss zeroed over old contents"
+        );
+        let mut text = [0u8; 4];
+        mem.read_slice(&mut text, GuestAddress(0x10_1230)).unwrap();
+        assert_eq!(text, [0x11; 4]);
+    }
+
+    #[test]
+    fn higher_half_kernel_goes_to_vaddr_minus_phys_map_base() {
+        let bytes = higher_half_kernel();
+        let k = KernelImage::parse(&bytes, RAM).unwrap();
+        assert_eq!(k.entry, HH + 0x40);
+        assert_eq!(k.phys_base, 0);
+        assert_eq!(k.virt_base, HH);
+        assert_eq!(k.size, 0x23_3000);
+        assert_eq!(k.segments()[1].phys, 0x2000);
+        assert_eq!(k.segments()[1].virt, HH + 0x2000);
+
+        let mem = create_guest_memory(64 * MIB).unwrap();
+        k.load(&mem, &bytes).unwrap();
+        assert_eq!(mem.read_obj::<u8>(GuestAddress(0)).unwrap(), 0x11);
+        assert_eq!(mem.read_obj::<u8>(GuestAddress(0x27FF)).unwrap(), 0x22);
+        assert_eq!(mem.read_obj::<u8>(GuestAddress(0x2800)).unwrap(), 0);
+        // Nothing at p_paddr.
+        assert_eq!(mem.read_obj::<u8>(GuestAddress(0x10_0000)).unwrap(), 0);
+    }
+
+    #[test]
+    fn filesz_zero_segment_is_zeroed() {
+        let bytes = build(
+            0x10_0000,
+            &[
+                load(0x10_0000, 0, 0x10, 0x10, 5),
+                load(0x20_0000, 0, 0, 0x2000, 6),
+            ],
+        );
+        let k = KernelImage::parse(&bytes, RAM).unwrap();
+        let mem = create_guest_memory(64 * MIB).unwrap();
+        mem.write_slice(&[0xAB; 0x2000], GuestAddress(0x20_0000))
+            .unwrap();
+        k.load(&mem, &bytes).unwrap();
+        let mut buf = vec![1u8; 0x2000];
+        mem.read_slice(&mut buf, GuestAddress(0x20_0000)).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+
+    fn err(bytes: &[u8]) -> ElfError {
+        KernelImage::parse(bytes, RAM).unwrap_err()
+    }
+
+    #[test]
+    fn header_defects() {
+        assert_eq!(err(&[]), ElfError::Truncated { len: 0 });
+        let good = identity_kernel();
+        assert_eq!(err(&good[..63]), ElfError::Truncated { len: 63 });
+        let mut b = good.clone();
+        b[1] = b'X';
+        assert_eq!(err(&b), ElfError::NotElf);
+        let mut b = good.clone();
+        b[4] = 1;
+        assert_eq!(err(&b), ElfError::Not64Bit(1));
+        let mut b = good.clone();
+        b[5] = 2;
+        assert_eq!(err(&b), ElfError::NotLittleEndian(2));
+        let mut b = good.clone();
+        b[18] = 3;
+        assert_eq!(err(&b), ElfError::WrongMachine(3));
+        let mut b = good.clone();
+        b[16] = 3;
+        assert_eq!(err(&b), ElfError::WrongType(3));
+        assert!(err(&b).to_string().contains("ET_DYN"));
+        let mut b = good.clone();
+        b[54] = 32;
+        assert_eq!(err(&b), ElfError::BadPhentsize(32));
+        let mut b = good.clone();
+        b[56..58].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(err(&b), ElfError::BadPhnum(0));
+        let mut b = good.clone();
+        b[56..58].copy_from_slice(&0xFFFFu16.to_le_bytes());
+        assert_eq!(err(&b), ElfError::BadPhnum(0xFFFF));
+        let mut b = good.clone();
+        b[56..58].copy_from_slice(&0x1000u16.to_le_bytes());
+        assert!(matches!(
+            err(&b),
+            ElfError::PhdrsOutOfFile { count: 0x1000, .. }
+        ));
+        let mut b = good;
+        b[32..40].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+        assert!(matches!(err(&b), ElfError::PhdrsOutOfFile { .. }));
+    }
+
+    #[test]
+    fn segment_defects() {
+        let x = PF_R | PF_X;
+        let one = |ph: Ph| err(&build(ph.vaddr, &[ph]));
+        assert_eq!(
+            one(load(0x10_0000, 0, 0x20, 0x10, x)),
+            ElfError::FileSizeExceedsMemSize {
+                index: 0,
+                filesz: 0x20,
+                memsz: 0x10
+            }
+        );
+        let mut past = load(0x10_0000, 0, 0x10, 0x10, x);
+        past.offset = 0x1000;
+        assert!(matches!(
+            one(past),
+            ElfError::SegmentOutOfFile {
+                index: 0,
+                offset: 0x1000,
+                ..
+            }
+        ));
+        let mut wrap = load(0x10_0000, 0, 0x10, 0x10, x);
+        wrap.offset = u64::MAX - 4;
+        assert!(matches!(one(wrap), ElfError::SegmentOutOfFile { .. }));
+        assert!(matches!(
+            err(&build(HH, &[load(u64::MAX - 0xF, 0, 0, 0x100, x)])),
+            ElfError::AddressOverflow { index: 0, .. }
+        ));
+        assert_eq!(
+            one(load(0x1_0000_0000, 0, 0, 0x10, x)),
+            ElfError::UnmappedAddress {
+                index: 0,
+                vaddr: 0x1_0000_0000
+            }
+        );
+        assert_eq!(
+            one(load(0xFFFF_FFFF_8000_0000, 0, 0, 0x10, x)),
+            ElfError::SegmentNotInRam {
+                index: 0,
+                phys: 0x7FFF_8000_0000,
+                end: 0x7FFF_8000_0010,
+                ram_size: RAM
+            }
+        );
+        assert_eq!(
+            one(load(0xC000_0000, 0, 0, 0x10, x)),
+            ElfError::SegmentInMmio {
+                index: 0,
+                phys: 0xC000_0000,
+                end: 0xC000_0010
+            }
+        );
+        assert_eq!(
+            one(load(HH + 0xFEE0_0000, 0, 0, 0x10, x)),
+            ElfError::SegmentInMmio {
+                index: 0,
+                phys: 0xFEE0_0000,
+                end: 0xFEE0_0010
+            }
+        );
+        assert_eq!(
+            one(load(RAM - 0x10, 0, 0, 0x20, x)),
+            ElfError::SegmentNotInRam {
+                index: 0,
+                phys: RAM - 0x10,
+                end: RAM + 0x10,
+                ram_size: RAM
+            }
+        );
+        // Same physical bytes reached through the identity map and the physical map.
+        assert_eq!(
+            err(&build(
+                0x10_0000,
+                &[
+                    load(0x10_0000, 0, 0, 0x1000, x),
+                    load(HH + 0x10_0800, 0, 0, 0x10, x)
+                ]
+            )),
+            ElfError::OverlappingSegments { a: 0, b: 1 }
+        );
+        // No PT_LOAD: a PT_NOTE only, and a PT_LOAD with p_memsz = 0.
+        let mut note = load(0x10_0000, 0, 0, 0x10, x);
+        note.p_type = 4;
+        assert_eq!(one(note), ElfError::NoLoadSegments);
+        assert_eq!(one(load(0x10_0000, 0, 0, 0, x)), ElfError::NoLoadSegments);
+        // Entry outside any segment, and inside a non-executable one.
+        assert_eq!(
+            err(&build(0x20_0000, &[load(0x10_0000, 0, 0, 0x10, x)])),
+            ElfError::BadEntry { entry: 0x20_0000 }
+        );
+        assert_eq!(
+            err(&build(
+                0x10_0000,
+                &[load(0x10_0000, 0, 0, 0x10, PF_R | PF_W)]
+            )),
+            ElfError::BadEntry { entry: 0x10_0000 }
+        );
+    }
+
+    #[test]
+    fn load_refuses_other_bytes() {
+        let bytes = identity_kernel();
+        let k = KernelImage::parse(&bytes, RAM).unwrap();
+        let mem = create_guest_memory(64 * MIB).unwrap();
+        assert_eq!(
+            k.load(&mem, &bytes[..100]),
+            Err(ElfError::BytesMismatch { index: 0 })
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let good = higher_half_kernel();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..3000 {
+            let mut b = good.clone();
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x % b.len() as u64) as usize;
+                b[at] = (x >> 32) as u8;
+            }
+            let _ = KernelImage::parse(&b, RAM);
+            let _ = KernelImage::parse(&b[..(x % b.len() as u64) as usize], RAM);
+        }
+    }
+}
