@@ -1,1 +1,176 @@
-//! Placeholder: being written.
+//! Test guests for Seraph-V: small x86_64 kernels built from `guests/*.c`
+//! and `guests/*.S` with the system `gcc` and `ld` at `cargo build` time and
+//! embedded here as ELF bytes, so tests, the CLI and benchmarks have real
+//! guests without committed binaries.
+//!
+//! Every guest enters through the Seraph boot protocol
+//! (`void _start(const Seraph_BootInfo *)`, long mode, RDI = boot info) and
+//! talks to the VMM through the port-I/O hypercall doorbell: RAX = number,
+//! arguments in RDI, RSI, RDX, RCX, then `out 0xE4, eax`; the VMM writes the
+//! result to RAX. PRINT = 0, EXIT = 1, GET_TIME = 2.
+//!
+//! All serial and PRINT output lines end with a single `\n` (no `\r`).
+//! The exact strings, statuses, addresses and colours that integration tests
+//! check are in [`expected`]. See `docs/test-kernels.md` for the why.
+
+#![forbid(unsafe_code)]
+
+pub mod expected;
+
+/// One embedded guest kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guest {
+    /// Short name, kebab-case (e.g. `"exit-status"`), unique in [`all`].
+    pub name: &'static str,
+    /// The ELF64 x86-64 executable image (ET_EXEC).
+    pub elf: &'static [u8],
+    /// One line on what the guest does and how its run ends.
+    pub description: &'static str,
+}
+
+macro_rules! guest_elf {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/", $file))
+    };
+}
+
+/// The Seraph test kernel (C), identity-linked: p_vaddr == p_paddr, from
+/// 0x100000; entry 0x100000.
+///
+/// Behaviour, in order (lines end with `\n`):
+/// 1. initialises COM1 and writes [`expected::TEST_KERNEL_SERIAL_HELLO`]
+///    over serial;
+/// 2. PRINTs [`expected::TEST_KERNEL_PRINT_HELLO`] and checks the result
+///    equals its length;
+/// 3. runs the named checks of [`expected::TEST_KERNEL_CHECKS`]; each failure
+///    writes `CHECK FAILED: <name>` then `  seen: 0x<16 hex digits>` (the
+///    offending value) over serial, and the kernel carries on;
+/// 4. draws the test picture ([`expected::test_picture_pixel`]) using the
+///    boot info's framebuffer geometry;
+/// 5. writes [`expected::TEST_KERNEL_ALL_PASSED`] or
+///    `Seraph test kernel: N checks failed` over serial;
+/// 6. EXITs with status 0 if every check passed, else 1.
+///
+/// It has a 4 KiB `.bss` array (checked to be zero), a `.data` word
+/// (checked to hold its initial value) and `.rodata` strings, in three
+/// PT_LOAD segments (R X, R, R W with p_memsz > p_filesz).
+pub const TEST_KERNEL_IDENTITY: &[u8] = guest_elf!("test_kernel_identity.elf");
+
+/// The Seraph test kernel linked like real Seraph OS kernels: p_vaddr from
+/// exactly 0xFFFF_8000_0000_0000, p_paddr from 0x100000, entry
+/// 0xFFFF_8000_0000_0000.
+///
+/// Its bytes must sit at physical p_vaddr - 0xFFFF_8000_0000_0000 (0
+/// upward), so the VMM has to move its page tables, boot info and stack
+/// elsewhere. Same behaviour and output as [`TEST_KERNEL_IDENTITY`]; the
+/// kernel checks `kernel_phys_base` == 0 and `kernel_virt_base` ==
+/// 0xFFFF_8000_0000_0000.
+pub const TEST_KERNEL_HIGHER_HALF: &[u8] = guest_elf!("test_kernel_higher_half.elf");
+
+/// What `cargo run --release` boots: the higher-half test kernel built with
+/// one extra first serial line, [`expected::DEMO_BANNER`]. Otherwise
+/// identical to [`TEST_KERNEL_HIGHER_HALF`] (same checks, same picture);
+/// exits 0 on a correct VMM.
+pub const DEMO_KERNEL: &[u8] = guest_elf!("demo_kernel.elf");
+
+/// PRINTs [`expected::EXIT_STATUS_PRINT`], then EXITs with status
+/// [`expected::EXIT_STATUS_CODE`] (42). Identity-linked at 0x100000.
+pub const EXIT_STATUS: &[u8] = guest_elf!("exit_status.elf");
+
+/// Loads an IDT with limit 0, then reads
+/// [`expected::TRIPLE_FAULT_ADDRESS`] (outside the 4 GiB identity map):
+/// #PF with no IDT, so the CPU triple-faults (shutdown). No output.
+pub const TRIPLE_FAULT: &[u8] = guest_elf!("triple_fault.elf");
+
+/// Executes `pxor (%rax), %xmm0` with RAX = 0xFEE0_0030 (the local APIC's
+/// version register, trapped MMIO) at [`expected::EMULATION_FAILURE_RIP`]:
+/// KVM's instruction emulator cannot emulate it, so the run ends in an
+/// emulation failure (instruction bytes
+/// [`expected::EMULATION_FAILURE_INSN`]). If anything completes the
+/// instruction after all, the guest EXITs with status 3. No output.
+pub const EMULATION_FAILURE: &[u8] = guest_elf!("emulation_failure.elf");
+
+/// PRINTs [`expected::HLT_NO_IRQ_PRINT`], then `cli; hlt` at
+/// [`expected::HLT_NO_IRQ_HLT_RIP`] (followed by a jump back to the hlt):
+/// a halt that can never wake.
+pub const HLT_NO_IRQ: &[u8] = guest_elf!("hlt_no_irq.elf");
+
+/// PRINTs [`expected::IDLE_LOOP_PRINT`], then `sti` and the classic idle
+/// loop `1: hlt; jmp 1b` with the hlt at [`expected::IDLE_LOOP_HLT_RIP`]
+/// (IF = 1, no interrupt source programmed).
+pub const IDLE_LOOP: &[u8] = guest_elf!("idle_loop.elf");
+
+/// PRINTs [`expected::SPIN_PRINT`], then `jmp .` forever at
+/// [`expected::SPIN_RIP`] (for `--timeout`).
+pub const SPIN: &[u8] = guest_elf!("spin.elf");
+
+/// Initialises COM1, writes [`expected::SERIAL_FLOOD_BYTES`] (100000) bytes
+/// `'x'` to it (polling LSR.THRE once per 16-byte FIFO burst), then EXITs
+/// with status 0. No newline, no PRINT.
+pub const SERIAL_FLOOD: &[u8] = guest_elf!("serial_flood.elf");
+
+static ALL: [Guest; 10] = [
+    Guest {
+        name: "test-kernel-identity",
+        elf: TEST_KERNEL_IDENTITY,
+        description: "Seraph test kernel linked at 0x100000: checks the boot contract, draws the test picture, exits 0 if all checks pass",
+    },
+    Guest {
+        name: "test-kernel-higher-half",
+        elf: TEST_KERNEL_HIGHER_HALF,
+        description: "Seraph test kernel linked at 0xFFFF800000000000 (loaded from physical 0): same checks and picture, exits 0 if all pass",
+    },
+    Guest {
+        name: "demo",
+        elf: DEMO_KERNEL,
+        description: "the higher-half test kernel with a demo banner line: what `cargo run --release` boots; exits 0",
+    },
+    Guest {
+        name: "exit-status",
+        elf: EXIT_STATUS,
+        description: "PRINTs `exit-status guest`, then EXITs with status 42",
+    },
+    Guest {
+        name: "triple-fault",
+        elf: TRIPLE_FAULT,
+        description: "loads an empty IDT and reads an unmapped address: triple fault",
+    },
+    Guest {
+        name: "emulation-failure",
+        elf: EMULATION_FAILURE,
+        description: "pxor with a local APIC MMIO operand: KVM cannot emulate it (emulation failure)",
+    },
+    Guest {
+        name: "hlt-no-irq",
+        elf: HLT_NO_IRQ,
+        description: "PRINTs `hlt guest`, then cli; hlt: a halt that can never wake",
+    },
+    Guest {
+        name: "idle-loop",
+        elf: IDLE_LOOP,
+        description: "PRINTs `idle guest`, then sti and a hlt loop (idle detection)",
+    },
+    Guest {
+        name: "spin",
+        elf: SPIN,
+        description: "PRINTs `spin guest`, then spins forever (for --timeout)",
+    },
+    Guest {
+        name: "serial-flood",
+        elf: SERIAL_FLOOD,
+        description: "writes 100000 bytes 'x' to COM1, then EXITs with status 0",
+    },
+];
+
+/// Every embedded guest, in a fixed order (the three C kernels first).
+pub fn all() -> &'static [Guest] {
+    &ALL
+}
+
+/// The guest called `name` (see [`Guest::name`]), if there is one.
+pub fn by_name(name: &str) -> Option<&'static Guest> {
+    ALL.iter().find(|guest| guest.name == name)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! Builds the guest kernels in `guests/` with the system C compiler (`gcc`,
+//! or `$CC`) and `ld`, writing one ELF per guest into `OUT_DIR`.
+//!
+//! If the tools are missing or cannot build x86_64 freestanding code, the
+//! build stops with one message saying what is missing and how to install it.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Flags for every C and assembly source.
+const C_FLAGS: &[&str] = &[
+    "-m64",
+    "-ffreestanding",
+    "-fno-pic",
+    "-fno-pie",
+    "-mcmodel=large",
+    "-mno-red-zone",
+    "-mgeneral-regs-only",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-builtin",
+    "-fno-tree-loop-distribute-patterns",
+    "-fno-common",
+    "-march=x86-64",
+    "-O2",
+    "-nostdlib",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+];
+
+/// Flags for every link.
+const LD_FLAGS: &[&str] = &[
+    "-m",
+    "elf_x86_64",
+    "-nostdlib",
+    "-static",
+    "-z",
+    "max-page-size=0x1000",
+    "--build-id=none",
+];
+
+const INSTALL_HINT: &str = "install gcc and binutils with: apt-get install gcc binutils";
+
+/// One guest: its output file, sources, linker script and preprocessor defines.
+struct GuestBuild {
+    output: &'static str,
+    sources: &'static [&'static str],
+    script: &'static str,
+    defines: &'static [&'static str],
+}
+
+const GUESTS: &[GuestBuild] = &[
+    GuestBuild {
+        output: "test_kernel_identity.elf",
+        sources: &["entry.S", "test_kernel.c"],
+        script: "identity.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "test_kernel_higher_half.elf",
+        sources: &["entry.S", "test_kernel.c"],
+        script: "higher_half.ld",
+        defines: &["-DSERAPH_HIGHER_HALF=1"],
+    },
+    GuestBuild {
+        output: "demo_kernel.elf",
+        sources: &["entry.S", "test_kernel.c"],
+        script: "higher_half.ld",
+        defines: &["-DSERAPH_HIGHER_HALF=1", "-DSERAPH_DEMO=1"],
+    },
+    GuestBuild {
+        output: "exit_status.elf",
+        sources: &["exit_status.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "triple_fault.elf",
+        sources: &["triple_fault.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "emulation_failure.elf",
+        sources: &["emulation_failure.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hlt_no_irq.elf",
+        sources: &["hlt_no_irq.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "idle_loop.elf",
+        sources: &["idle_loop.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "spin.elf",
+        sources: &["spin.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "serial_flood.elf",
+        sources: &["serial_flood.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+];
+
+/// Print one clear message and stop the build (no panic backtrace).
+fn fail(message: &str) -> ! {
+    eprintln!("error: seraph-guests cannot build its guest kernels: {message}");
+    std::process::exit(1);
+}
+
+fn output_text(output: &Output) -> String {
+    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stdout));
+    text.trim().to_owned()
+}
+
+/// Run a tool; a tool that cannot be started, or that fails, stops the build.
+fn run(tool: &str, command: &mut Command, what: &str) -> Output {
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(error) => fail(&format!(
+            "could not run `{tool}` ({error}) while {what}; the guest kernels need a C compiler \
+             and binutils: {INSTALL_HINT}"
+        )),
+    };
+    if !output.status.success() {
+        fail(&format!(
+            "`{tool}` failed while {what}:\n{}",
+            output_text(&output)
+        ));
+    }
+    output
+}
+
+/// Check that the compiler and linker exist and can build x86_64 freestanding code.
+fn probe_tools(cc: &str, ld: &str, out_dir: &Path) {
+    for (tool, package) in [(cc, "gcc"), (ld, "binutils")] {
+        match Command::new(tool).arg("--version").output() {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => fail(&format!(
+                "`{tool} --version` failed ({}); {INSTALL_HINT}",
+                output_text(&output)
+            )),
+            Err(error) => fail(&format!(
+                "`{tool}` ({package}) was not found ({error}); {INSTALL_HINT}"
+            )),
+        }
+    }
+    let probe_c = out_dir.join("probe.c");
+    let probe_o = out_dir.join("probe.o");
+    let probe_elf = out_dir.join("probe.elf");
+    if let Err(error) = fs::write(&probe_c, "void _start(void) { for (;;) { } }\n") {
+        fail(&format!("cannot write {}: {error}", probe_c.display()));
+    }
+    let compiled = Command::new(cc)
+        .args(C_FLAGS)
+        .arg("-c")
+        .arg(&probe_c)
+        .arg("-o")
+        .arg(&probe_o)
+        .output();
+    match compiled {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => fail(&format!(
+            "`{cc}` cannot compile x86_64 freestanding code:\n{}\n{INSTALL_HINT} \
+             (on a non-x86_64 host set CC to an x86_64 cross compiler, e.g. \
+             CC=x86_64-linux-gnu-gcc)",
+            output_text(&output)
+        )),
+        Err(error) => fail(&format!("could not run `{cc}` ({error}); {INSTALL_HINT}")),
+    }
+    let linked = Command::new(ld)
+        .args(LD_FLAGS)
+        .arg("-e")
+        .arg("_start")
+        .arg("-o")
+        .arg(&probe_elf)
+        .arg(&probe_o)
+        .output();
+    match linked {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => fail(&format!(
+            "`{ld}` cannot link x86_64 ELF files:\n{}\n{INSTALL_HINT}",
+            output_text(&output)
+        )),
+        Err(error) => fail(&format!("could not run `{ld}` ({error}); {INSTALL_HINT}")),
+    }
+}
+
+/// Pass a tool's warnings (if any) on to cargo.
+fn forward_warnings(output: &Output) {
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        if !line.trim().is_empty() {
+            println!("cargo:warning={line}");
+        }
+    }
+}
+
+fn build_guest(cc: &str, ld: &str, guests_dir: &Path, out_dir: &Path, guest: &GuestBuild) {
+    let stem = guest.output.trim_end_matches(".elf");
+    let mut objects = Vec::new();
+    for source in guest.sources {
+        let object = out_dir.join(format!("{stem}-{source}.o"));
+        let mut command = Command::new(cc);
+        command
+            .args(C_FLAGS)
+            .args(guest.defines)
+            .arg("-I")
+            .arg(guests_dir)
+            .arg("-c")
+            .arg(guests_dir.join(source))
+            .arg("-o")
+            .arg(&object);
+        let output = run(cc, &mut command, &format!("compiling guests/{source}"));
+        forward_warnings(&output);
+        objects.push(object);
+    }
+    let elf = out_dir.join(guest.output);
+    let mut command = Command::new(ld);
+    command
+        .args(LD_FLAGS)
+        .arg("-L")
+        .arg(guests_dir)
+        .arg("-T")
+        .arg(guests_dir.join(guest.script))
+        .arg("-o")
+        .arg(&elf)
+        .args(&objects);
+    let output = run(ld, &mut command, &format!("linking {}", guest.output));
+    forward_warnings(&output);
+}
+
+fn main() {
+    let manifest_dir = match env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => fail("CARGO_MANIFEST_DIR is not set (run through cargo)"),
+    };
+    let out_dir = match env::var_os("OUT_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => fail("OUT_DIR is not set (run through cargo)"),
+    };
+    let guests_dir = manifest_dir.join("guests");
+
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=guests");
+    println!("cargo:rerun-if-env-changed=CC");
+    println!("cargo:rerun-if-env-changed=LD");
+    match fs::read_dir(&guests_dir) {
+        Ok(entries) => {
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .collect();
+            files.sort();
+            for file in files {
+                println!("cargo:rerun-if-changed={}", file.display());
+            }
+        }
+        Err(error) => fail(&format!("cannot read {}: {error}", guests_dir.display())),
+    }
+
+    let cc = env::var("CC").unwrap_or_else(|_| "gcc".to_owned());
+    let ld = env::var("LD").unwrap_or_else(|_| "ld".to_owned());
+    probe_tools(&cc, &ld, &out_dir);
+    for guest in GUESTS {
+        build_guest(&cc, &ld, &guests_dir, &out_dir, guest);
+    }
+}
