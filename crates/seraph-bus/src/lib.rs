@@ -80,7 +80,9 @@ impl fmt::Debug for Bus {
 fn lock(device: &SharedDevice) -> MutexGuard<'_, dyn BusDevice + 'static> {
     // A device that panicked while locked is still the best answer we have;
     // never propagate the poison as a second panic.
-    device.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    device
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Bus {

@@ -1,1 +1,402 @@
-//! KVM backend (being written).
+//! The KVM backend (Linux), on kvm-ioctls.
+//!
+//! Interrupts use the userspace irqchip: no in-kernel LAPIC/PIC/PIT, so the
+//! VMM's own device models serve, LAPIC MMIO and HLT exit to user space, and
+//! external interrupts are injected with `KVM_INTERRUPT`.
+//!
+//! Hypercalls: KVM handles VMCALL/VMMCALL inside the host kernel and never
+//! lets them reach user space (a guest's `vmcall` with RAX = 1 returns 0,
+//! any other number returns -1000, KVM_ENOSYS). So this backend offers the
+//! port-I/O doorbell of [`VmConfig::hypercall_port`]: an `out` to that port
+//! is reported as [`VmExit::Hypercall`] with the registers already read.
+
+mod convert;
+mod kick;
+
+use std::sync::Arc;
+
+use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_enable_cap, kvm_userspace_memory_region};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+
+use crate::exit::{Completion, Hypercall, InstructionBytes, ShutdownReason, VmExit};
+use crate::x86::{CpuidEntry, Regs, SpecialRegs};
+use crate::{HypervisorError, MemoryRegion, Result, VcpuKick, VmConfig};
+
+pub use kick::KvmKick;
+
+/// Where KVM may put the three pages it needs for real-mode TSS emulation on
+/// Intel hosts: just below the 4 GiB boundary's BIOS area, clear of RAM, the
+/// framebuffer window and the LAPIC.
+const TSS_ADDRESS: usize = 0xfffb_d000;
+
+fn call_err(call: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> HypervisorError {
+    move |e| HypervisorError::Call {
+        call,
+        source: std::io::Error::from_raw_os_error(e.errno()),
+    }
+}
+
+/// The KVM hypervisor: an open `/dev/kvm`.
+#[derive(Debug)]
+pub struct KvmHypervisor {
+    kvm: Kvm,
+}
+
+impl KvmHypervisor {
+    /// Opens `/dev/kvm`, with an error that says what to do if that fails.
+    pub fn new() -> Result<Self> {
+        let kvm = Kvm::new().map_err(|e| {
+            let why = std::io::Error::from_raw_os_error(e.errno());
+            HypervisorError::Unavailable(format!(
+                "cannot open /dev/kvm: {why} (load the kvm module, enable virtualization in the \
+                 firmware, or add your user to the `kvm` group)"
+            ))
+        })?;
+        if kvm.get_api_version() != 12 {
+            return Err(HypervisorError::Unavailable(format!(
+                "/dev/kvm speaks API version {}, Seraph-V needs 12",
+                kvm.get_api_version()
+            )));
+        }
+        kick::install_signal_handler()?;
+        Ok(Self { kvm })
+    }
+
+    /// True if `/dev/kvm` exists on this host (it may still be unusable).
+    pub fn is_present() -> bool {
+        std::path::Path::new("/dev/kvm").exists()
+    }
+}
+
+impl crate::Hypervisor for KvmHypervisor {
+    type Vm = KvmVm;
+
+    fn name(&self) -> &'static str {
+        "kvm"
+    }
+
+    fn create_vm(&self, config: &VmConfig) -> Result<KvmVm> {
+        let vm = self.kvm.create_vm().map_err(call_err("KVM_CREATE_VM"))?;
+        vm.set_tss_address(TSS_ADDRESS)
+            .map_err(call_err("KVM_SET_TSS_ADDR"))?;
+        // Ask KVM to hand us the instruction bytes when its emulator gives
+        // up; older kernels lack the capability and the VMM reads the bytes
+        // from guest memory instead.
+        if vm.check_extension_raw(libc::c_ulong::from(
+            kvm_bindings::KVM_CAP_EXIT_ON_EMULATION_FAILURE,
+        )) > 0
+        {
+            let cap = kvm_enable_cap {
+                cap: kvm_bindings::KVM_CAP_EXIT_ON_EMULATION_FAILURE,
+                args: [1, 0, 0, 0],
+                ..Default::default()
+            };
+            // Best effort: without it the report still has RIP and the bytes
+            // read through the guest's page tables.
+            let _ = vm.enable_cap(&cap);
+        }
+        Ok(KvmVm {
+            vm,
+            hypercall_port: config.hypercall_port,
+        })
+    }
+
+    fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>> {
+        let cpuid = self
+            .kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(call_err("KVM_GET_SUPPORTED_CPUID"))?;
+        Ok(cpuid
+            .as_slice()
+            .iter()
+            .map(convert::cpuid_from_kvm)
+            .collect())
+    }
+}
+
+/// A KVM virtual machine.
+#[derive(Debug)]
+pub struct KvmVm {
+    vm: VmFd,
+    hypercall_port: Option<u16>,
+}
+
+impl crate::Vm for KvmVm {
+    type Vcpu = KvmVcpu;
+
+    unsafe fn map_memory(&mut self, region: MemoryRegion) -> Result<()> {
+        let mem = kvm_userspace_memory_region {
+            slot: region.slot,
+            flags: 0,
+            guest_phys_addr: region.guest_addr,
+            memory_size: region.size,
+            userspace_addr: region.host_addr as u64,
+        };
+        // SAFETY: the caller guarantees (this function's contract) that the
+        // host range stays mapped and valid for the VM's lifetime.
+        unsafe { self.vm.set_user_memory_region(mem) }
+            .map_err(call_err("KVM_SET_USER_MEMORY_REGION"))
+    }
+
+    fn create_vcpu(&mut self, id: u32) -> Result<KvmVcpu> {
+        let mut fd = self
+            .vm
+            .create_vcpu(u64::from(id))
+            .map_err(call_err("KVM_CREATE_VCPU"))?;
+        let kick = KvmKick::new(fd.get_kvm_run());
+        Ok(KvmVcpu {
+            fd,
+            hypercall_port: self.hypercall_port,
+            kick,
+            hypercall_regs: None,
+        })
+    }
+}
+
+/// A KVM vCPU.
+#[derive(Debug)]
+pub struct KvmVcpu {
+    fd: VcpuFd,
+    hypercall_port: Option<u16>,
+    kick: Arc<KvmKick>,
+    /// Registers read for the hypercall being answered, written back with RAX set.
+    hypercall_regs: Option<kvm_bindings::kvm_regs>,
+}
+
+impl Drop for KvmVcpu {
+    fn drop(&mut self) {
+        // The kvm_run mapping goes away with `fd`: no kick may touch it after this.
+        self.kick.detach();
+    }
+}
+
+/// An exit with its data located but not yet borrowed, so that the vCPU can
+/// still be used (to read registers) before the borrowed `VmExit` is built.
+enum Located {
+    Ready(VmExit<'static>),
+    IoIn {
+        port: u16,
+        data: *mut u8,
+        len: usize,
+    },
+    IoOut {
+        port: u16,
+        data: *const u8,
+        len: usize,
+    },
+    MmioRead {
+        addr: u64,
+        data: *mut u8,
+        len: usize,
+    },
+    MmioWrite {
+        addr: u64,
+        data: *const u8,
+        len: usize,
+    },
+    Doorbell,
+    EmulationFailure,
+}
+
+impl KvmVcpu {
+    fn locate(exit: VcpuExit<'_>, hypercall_port: Option<u16>) -> Located {
+        match exit {
+            VcpuExit::IoOut(port, _) if Some(port) == hypercall_port => Located::Doorbell,
+            VcpuExit::IoIn(port, data) => Located::IoIn {
+                port,
+                len: data.len(),
+                data: data.as_mut_ptr(),
+            },
+            VcpuExit::IoOut(port, data) => Located::IoOut {
+                port,
+                len: data.len(),
+                data: data.as_ptr(),
+            },
+            VcpuExit::MmioRead(addr, data) => Located::MmioRead {
+                addr,
+                len: data.len(),
+                data: data.as_mut_ptr(),
+            },
+            VcpuExit::MmioWrite(addr, data) => Located::MmioWrite {
+                addr,
+                len: data.len(),
+                data: data.as_ptr(),
+            },
+            VcpuExit::Hlt => Located::Ready(VmExit::Halt),
+            VcpuExit::IrqWindowOpen => Located::Ready(VmExit::InterruptWindow),
+            VcpuExit::Intr => Located::Ready(VmExit::Interrupted),
+            VcpuExit::Shutdown => Located::Ready(VmExit::Shutdown(ShutdownReason::TripleFault)),
+            VcpuExit::SystemEvent(kind, _) => Located::Ready(match kind {
+                kvm_bindings::KVM_SYSTEM_EVENT_RESET => VmExit::Shutdown(ShutdownReason::Reset),
+                _ => VmExit::Shutdown(ShutdownReason::PowerOff),
+            }),
+            VcpuExit::Debug(arch) => Located::Ready(VmExit::Debug { pc: arch.pc }),
+            VcpuExit::FailEntry(reason, _) => Located::Ready(VmExit::FailedEntry { reason }),
+            VcpuExit::InternalError => Located::EmulationFailure,
+            VcpuExit::Unsupported(reason) => Located::Ready(VmExit::Unknown {
+                reason: u64::from(reason),
+            }),
+            other => Located::Ready(VmExit::Unknown {
+                reason: u64::from(convert::exit_reason_number(&other)),
+            }),
+        }
+    }
+
+    /// Builds the exit for `KVM_EXIT_INTERNAL_ERROR` from the kvm_run page.
+    fn internal_error(&mut self) -> VmExit<'static> {
+        let run = self.fd.get_kvm_run();
+        // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so the kernel
+        // filled the `internal` member of the union (and, for emulation
+        // failures with the capability on, the `emulation_failure` view of
+        // the same bytes). Both are plain integers: any bit pattern is valid.
+        let internal = unsafe { run.__bindgen_anon_1.internal };
+        if internal.suberror == kvm_bindings::KVM_INTERNAL_ERROR_EMULATION {
+            // SAFETY: as above; `emulation_failure` overlays `internal`.
+            let failure = unsafe { run.__bindgen_anon_1.emulation_failure };
+            let with_bytes = failure.flags
+                & u64::from(kvm_bindings::KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)
+                != 0;
+            let instruction = with_bytes.then(|| {
+                // SAFETY: the flag says the kernel wrote insn_size/insn_bytes.
+                let insn = unsafe { failure.__bindgen_anon_1.__bindgen_anon_1 };
+                let len = usize::from(insn.insn_size.min(15));
+                InstructionBytes::from_slice(&insn.insn_bytes[..len])
+            });
+            return VmExit::EmulationFailure { instruction };
+        }
+        let n = usize::try_from(internal.ndata)
+            .unwrap_or(0)
+            .min(internal.data.len());
+        let detail = internal.data[..n]
+            .iter()
+            .map(|d| format!("{d:#x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        VmExit::InternalError {
+            code: internal.suberror,
+            detail: format!(
+                "KVM internal error suberror {}: [{detail}]",
+                internal.suberror
+            ),
+        }
+    }
+}
+
+impl crate::Vcpu for KvmVcpu {
+    fn regs(&self) -> Result<Regs> {
+        let r = self.fd.get_regs().map_err(call_err("KVM_GET_REGS"))?;
+        Ok(convert::regs_from_kvm(&r))
+    }
+
+    fn set_regs(&mut self, regs: &Regs) -> Result<()> {
+        self.fd
+            .set_regs(&convert::regs_to_kvm(regs))
+            .map_err(call_err("KVM_SET_REGS"))
+    }
+
+    fn special_regs(&self) -> Result<SpecialRegs> {
+        let s = self.fd.get_sregs().map_err(call_err("KVM_GET_SREGS"))?;
+        Ok(convert::sregs_from_kvm(&s))
+    }
+
+    fn set_special_regs(&mut self, sregs: &SpecialRegs) -> Result<()> {
+        // Start from KVM's copy so that fields we do not model (the pending
+        // interrupt bitmap) keep their values.
+        let mut s = self.fd.get_sregs().map_err(call_err("KVM_GET_SREGS"))?;
+        convert::sregs_into_kvm(sregs, &mut s);
+        self.fd.set_sregs(&s).map_err(call_err("KVM_SET_SREGS"))
+    }
+
+    fn set_cpuid(&mut self, entries: &[CpuidEntry]) -> Result<()> {
+        let kvm_entries: Vec<_> = entries.iter().map(convert::cpuid_to_kvm).collect();
+        let cpuid = CpuId::from_entries(&kvm_entries).map_err(|_| {
+            HypervisorError::Invalid(format!(
+                "{} CPUID entries is more than KVM takes",
+                entries.len()
+            ))
+        })?;
+        self.fd
+            .set_cpuid2(&cpuid)
+            .map_err(call_err("KVM_SET_CPUID2"))
+    }
+
+    fn run(&mut self) -> Result<VmExit<'_>> {
+        self.kick.note_running_thread();
+        let located = match self.fd.run() {
+            Ok(exit) => Self::locate(exit, self.hypercall_port),
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                self.fd.set_kvm_immediate_exit(0);
+                return Ok(VmExit::Interrupted);
+            }
+            Err(e) => return Err(call_err("KVM_RUN")(e)),
+        };
+        Ok(match located {
+            Located::Ready(exit) => exit,
+            Located::Doorbell => {
+                let r = self.fd.get_regs().map_err(call_err("KVM_GET_REGS"))?;
+                self.hypercall_regs = Some(r);
+                VmExit::Hypercall(Hypercall {
+                    nr: r.rax,
+                    args: [r.rdi, r.rsi, r.rdx, r.rcx],
+                })
+            }
+            Located::EmulationFailure => self.internal_error(),
+            // SAFETY (all four data arms): the pointers and lengths were taken
+            // from slices kvm-ioctls built over this vCPU's kvm_run mapping
+            // for this very exit. The mapping lives as long as `self.fd`,
+            // which the returned borrow of `self` keeps alive and exclusive.
+            Located::IoIn { port, data, len } => VmExit::IoIn {
+                port,
+                // SAFETY: this exit's data in the kvm_run mapping (see above).
+                data: unsafe { std::slice::from_raw_parts_mut(data, len) },
+            },
+            Located::IoOut { port, data, len } => VmExit::IoOut {
+                port,
+                // SAFETY: this exit's data in the kvm_run mapping (see above).
+                data: unsafe { std::slice::from_raw_parts(data, len) },
+            },
+            Located::MmioRead { addr, data, len } => VmExit::MmioRead {
+                addr,
+                // SAFETY: this exit's data in the kvm_run mapping (see above).
+                data: unsafe { std::slice::from_raw_parts_mut(data, len) },
+            },
+            Located::MmioWrite { addr, data, len } => VmExit::MmioWrite {
+                addr,
+                // SAFETY: this exit's data in the kvm_run mapping (see above).
+                data: unsafe { std::slice::from_raw_parts(data, len) },
+            },
+        })
+    }
+
+    fn complete(&mut self, completion: Completion) -> Result<()> {
+        match completion {
+            Completion::Hypercall(result) => {
+                let mut r = match self.hypercall_regs.take() {
+                    Some(r) => r,
+                    None => self.fd.get_regs().map_err(call_err("KVM_GET_REGS"))?,
+                };
+                r.rax = result;
+                self.fd.set_regs(&r).map_err(call_err("KVM_SET_REGS"))
+            }
+            other => Err(HypervisorError::Unsupported(format!(
+                "{other:?}: KVM answers CPUID and MSR accesses itself"
+            ))),
+        }
+    }
+
+    fn inject_interrupt(&mut self, vector: u8) -> Result<()> {
+        kick::inject_interrupt(&self.fd, vector)
+    }
+
+    fn can_inject_interrupt(&self) -> bool {
+        self.kick.ready_for_injection()
+    }
+
+    fn request_interrupt_window(&mut self, wanted: bool) {
+        self.fd.get_kvm_run().request_interrupt_window = u8::from(wanted);
+    }
+
+    fn kicker(&self) -> Arc<dyn VcpuKick> {
+        self.kick.clone()
+    }
+}

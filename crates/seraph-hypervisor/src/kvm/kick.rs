@@ -1,0 +1,138 @@
+//! Kicking a vCPU out of `KVM_RUN`, and raw ioctls kvm-ioctls lacks.
+//!
+//! A kick sets `immediate_exit` in the vCPU's kvm_run page and sends the
+//! vCPU thread a real-time signal whose handler does nothing. If the vCPU is
+//! inside `KVM_RUN`, the signal makes it return `EINTR`; if it is not,
+//! `immediate_exit` makes the next `KVM_RUN` return at once. Either way the
+//! VMM sees [`crate::VmExit::Interrupted`] and no kick is lost.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use kvm_bindings::kvm_run;
+use kvm_ioctls::VcpuFd;
+
+use crate::{HypervisorError, Result, VcpuKick};
+
+/// The signal used for kicks.
+fn kick_signal() -> libc::c_int {
+    libc::SIGRTMIN()
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Installs the do-nothing handler for the kick signal (once per process).
+pub(super) fn install_signal_handler() -> Result<()> {
+    static INSTALL: Once = Once::new();
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    INSTALL.call_once(|| {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value;
+        // the handler is an `extern "C"` function that touches nothing, so it
+        // is async-signal-safe. No SA_RESTART: KVM_RUN must see EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = ignore_signal as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(kick_signal(), &action, std::ptr::null_mut()) != 0 {
+                FAILED.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    if FAILED.load(Ordering::SeqCst) {
+        return Err(HypervisorError::Call {
+            call: "sigaction",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// The kick handle of one KVM vCPU.
+#[derive(Debug)]
+pub struct KvmKick {
+    /// Address of the vCPU's kvm_run page; 0 once the vCPU is gone.
+    run: Mutex<usize>,
+    /// The thread that last ran the vCPU (`pthread_t`), 0 if none yet.
+    thread: AtomicU64,
+    /// A copy of `run` for lock-free reads on the vCPU's own thread.
+    run_unlocked: usize,
+}
+
+impl KvmKick {
+    pub(super) fn new(run: &mut kvm_run) -> Arc<Self> {
+        let addr = run as *mut kvm_run as usize;
+        Arc::new(Self {
+            run: Mutex::new(addr),
+            thread: AtomicU64::new(0),
+            run_unlocked: addr,
+        })
+    }
+
+    /// Records the calling thread as the one running the vCPU.
+    pub(super) fn note_running_thread(&self) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as u64;
+        if self.thread.load(Ordering::Relaxed) != me {
+            self.thread.store(me, Ordering::SeqCst);
+        }
+    }
+
+    /// Forgets the kvm_run page (the vCPU is being destroyed).
+    pub(super) fn detach(&self) {
+        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+    }
+
+    /// kvm_run's view of whether the guest can take an interrupt now.
+    pub(super) fn ready_for_injection(&self) -> bool {
+        let run = self.run_unlocked as *const kvm_run;
+        // SAFETY: only the owning KvmVcpu calls this, while it (and so its
+        // kvm_run mapping) is alive; the fields are plain bytes.
+        unsafe {
+            std::ptr::read_volatile(&(*run).ready_for_interrupt_injection) != 0
+                && std::ptr::read_volatile(&(*run).if_flag) != 0
+        }
+    }
+}
+
+impl VcpuKick for KvmKick {
+    fn kick(&self) {
+        let run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        if *run == 0 {
+            return;
+        }
+        let page = *run as *mut kvm_run;
+        // SAFETY: `run` is non-zero, so the vCPU has not been dropped, and it
+        // cannot be while we hold the lock (`detach` takes it first). A
+        // volatile byte store to immediate_exit is what KVM expects of other
+        // threads.
+        unsafe { std::ptr::write_volatile(&mut (*page).immediate_exit, 1) };
+        let thread = self.thread.load(Ordering::SeqCst);
+        if thread != 0 {
+            // SAFETY: the id came from pthread_self of a thread that ran the
+            // vCPU; the vCPU is alive, so its thread is too (it owns it). The
+            // handler for the signal is installed before any VM exists.
+            unsafe { libc::pthread_kill(thread as libc::pthread_t, kick_signal()) };
+        }
+    }
+}
+
+/// `KVM_INTERRUPT`: `_IOW(KVMIO, 0x86, struct kvm_interrupt)`.
+const KVM_INTERRUPT: libc::c_ulong = 0x4004_ae86;
+
+/// Queues an external interrupt with `KVM_INTERRUPT` (userspace irqchip only).
+pub(super) fn inject_interrupt(fd: &VcpuFd, vector: u8) -> Result<()> {
+    let irq = kvm_bindings::kvm_interrupt {
+        irq: u32::from(vector),
+    };
+    // SAFETY: a KVM_INTERRUPT ioctl on a vCPU fd with a pointer to a live,
+    // correctly sized kvm_interrupt; the kernel only reads it.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), KVM_INTERRUPT, &irq) };
+    if ret != 0 {
+        return Err(HypervisorError::Call {
+            call: "KVM_INTERRUPT",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
