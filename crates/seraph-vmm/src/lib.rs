@@ -1,1 +1,30 @@
-//! Placeholder: being written.
+//! The Seraph-V VMM: composes a hypervisor backend, guest memory, the Seraph
+//! boot protocol and device models into a machine, runs its vCPU loop,
+//! answers hypercalls, detects idle, and reports how the run ended.
+//!
+//! ```no_run
+//! use seraph_vmm::{Machine, MachineConfig};
+//! use seraph_hypervisor::kvm::KvmHypervisor;
+//!
+//! let kernel = std::fs::read("kernel.elf").unwrap();
+//! let kvm = KvmHypervisor::new().unwrap();
+//! let mut machine = Machine::new(&kvm, MachineConfig::quiet(), &kernel).unwrap();
+//! let report = machine.run().unwrap();
+//! println!("{} (exit code {})", report.outcome, report.exit_code());
+//! ```
+
+pub mod config;
+pub mod console;
+pub mod cpuid;
+pub mod devices;
+pub mod error;
+pub mod hypercall;
+pub mod machine;
+pub mod report;
+pub mod stats;
+
+pub use config::{MachineConfig, SerialSink};
+pub use error::VmmError;
+pub use machine::{Machine, RunReport, StopHandle, StopReason};
+pub use report::{IdleKind, RunOutcome, exit_code};
+pub use stats::RunStats;

@@ -1,0 +1,84 @@
+//! What a machine is built from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::VmmError;
+
+/// Where the guest's COM1 output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialSink {
+    /// The host's standard output.
+    Stdout,
+    /// A file, created or truncated.
+    File(PathBuf),
+    /// Nowhere (still captured for the report).
+    None,
+}
+
+/// The machine configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// Guest RAM in bytes (a multiple of 2 MiB).
+    pub memory_size: u64,
+    /// Framebuffer width in pixels.
+    pub framebuffer_width: u32,
+    /// Framebuffer height in pixels.
+    pub framebuffer_height: u32,
+    /// COM1 output.
+    pub serial: SerialSink,
+    /// Echo PRINT hypercall output to stdout.
+    pub print_to_stdout: bool,
+    /// Stop the run after this long.
+    pub timeout: Option<Duration>,
+    /// Log every HLT and unhandled exit to stderr.
+    pub debug: bool,
+    /// Consecutive HLTs at one RIP that count as idle.
+    pub idle_hlts: u32,
+    /// Pre-map the kernel heap at PML4[384] (the original layout).
+    pub map_heap: bool,
+    /// Bytes of serial and PRINT output kept for the report.
+    pub capture_limit: usize,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            memory_size: 512 << 20,
+            framebuffer_width: 1024,
+            framebuffer_height: 768,
+            serial: SerialSink::Stdout,
+            print_to_stdout: true,
+            timeout: None,
+            debug: false,
+            idle_hlts: 100,
+            map_heap: false,
+            capture_limit: 64 * 1024,
+        }
+    }
+}
+
+impl MachineConfig {
+    /// A configuration for tests and embedders: output captured, not printed.
+    pub fn quiet() -> Self {
+        Self {
+            serial: SerialSink::None,
+            print_to_stdout: false,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the values that do not depend on the kernel.
+    pub fn validate(&self) -> Result<(), VmmError> {
+        if self.idle_hlts == 0 {
+            return Err(VmmError::Config(
+                "the idle HLT count must be at least 1".into(),
+            ));
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(VmmError::Config("the timeout must be longer than 0".into()));
+        }
+        seraph_memory::validate_ram_size(self.memory_size)?;
+        Ok(())
+    }
+}

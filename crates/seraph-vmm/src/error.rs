@@ -1,0 +1,48 @@
+//! The VMM's error type, with the process exit code for each kind.
+
+use crate::report::exit_code;
+
+/// Errors from building or running a machine.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    /// The kernel image is not loadable.
+    #[error("kernel: {0}")]
+    Kernel(#[from] seraph_boot::ElfError),
+    /// The boot structures do not fit.
+    #[error("boot layout: {0}")]
+    Plan(#[from] seraph_boot::PlanError),
+    /// Guest memory could not be set up.
+    #[error("guest memory: {0}")]
+    Memory(#[from] seraph_memory::MemoryError),
+    /// The framebuffer geometry is unusable.
+    #[error("framebuffer: {0}")]
+    Framebuffer(#[from] seraph_framebuffer::FramebufferError),
+    /// A configuration value is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// An output (serial log file) cannot be created.
+    #[error("{0}")]
+    Output(String),
+    /// The hypervisor failed or is unavailable.
+    #[error("{0}")]
+    Hypervisor(#[from] seraph_hypervisor::HypervisorError),
+    /// A bug or an unexpected state in Seraph-V itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl VmmError {
+    /// The documented process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            VmmError::Kernel(_) => exit_code::BAD_KERNEL,
+            VmmError::Plan(_) | VmmError::Memory(_) | VmmError::Framebuffer(_) => exit_code::CONFIG,
+            VmmError::Config(_) => exit_code::CONFIG,
+            VmmError::Output(_) => exit_code::CANT_CREATE,
+            VmmError::Hypervisor(seraph_hypervisor::HypervisorError::Unavailable(_)) => {
+                exit_code::HYPERVISOR_UNAVAILABLE
+            }
+            VmmError::Hypervisor(_) | VmmError::Internal(_) => exit_code::INTERNAL,
+        }
+    }
+}

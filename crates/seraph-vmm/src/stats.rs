@@ -1,0 +1,141 @@
+//! Run statistics: exits by kind and by device, interrupts by vector, and
+//! where the time went (in the guest, i.e. inside `run`, versus in the VMM).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use seraph_hypervisor::ExitKind;
+
+/// Counters collected during a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Exits by kind.
+    pub exits: BTreeMap<ExitKind, u64>,
+    /// Port-I/O and MMIO exits by the device that answered them.
+    pub device_exits: BTreeMap<String, u64>,
+    /// Accesses no device answered (reads get all-ones, writes are dropped), by bus.
+    pub unhandled: BTreeMap<&'static str, u64>,
+    /// Interrupts injected, by vector.
+    pub interrupts: BTreeMap<u8, u64>,
+    /// Hypercalls by number.
+    pub hypercalls: BTreeMap<u64, u64>,
+    /// Time spent inside the hypervisor's run call (guest time plus the hypervisor's own work).
+    pub in_guest: Duration,
+    /// Wall time of the whole run.
+    pub total: Duration,
+}
+
+impl RunStats {
+    /// Counts one exit of `kind`.
+    pub fn exit(&mut self, kind: ExitKind) {
+        *self.exits.entry(kind).or_default() += 1;
+    }
+
+    /// Counts one access answered by `device`.
+    pub fn device(&mut self, device: &str) {
+        if let Some(n) = self.device_exits.get_mut(device) {
+            *n += 1;
+        } else {
+            self.device_exits.insert(device.to_owned(), 1);
+        }
+    }
+
+    /// Counts one access nobody answered on `bus` ("pio" or "mmio").
+    pub fn unhandled(&mut self, bus: &'static str) {
+        *self.unhandled.entry(bus).or_default() += 1;
+    }
+
+    /// Counts one interrupt injected at `vector`.
+    pub fn interrupt(&mut self, vector: u8) {
+        *self.interrupts.entry(vector).or_default() += 1;
+    }
+
+    /// Counts one hypercall with number `nr`.
+    pub fn hypercall(&mut self, nr: u64) {
+        *self.hypercalls.entry(nr).or_default() += 1;
+    }
+
+    /// All exits counted.
+    pub fn total_exits(&self) -> u64 {
+        self.exits.values().sum()
+    }
+
+    /// Time spent in the VMM's own code (total minus time inside `run`).
+    pub fn in_vmm(&self) -> Duration {
+        self.total.saturating_sub(self.in_guest)
+    }
+}
+
+impl fmt::Display for RunStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "exits: {} total", self.total_exits())?;
+        for (kind, n) in &self.exits {
+            writeln!(f, "  {:<18} {n}", kind.name())?;
+        }
+        if !self.device_exits.is_empty() {
+            writeln!(f, "device accesses:")?;
+            for (dev, n) in &self.device_exits {
+                writeln!(f, "  {dev:<18} {n}")?;
+            }
+        }
+        for (bus, n) in &self.unhandled {
+            writeln!(f, "unhandled {bus} accesses: {n}")?;
+        }
+        if !self.hypercalls.is_empty() {
+            writeln!(f, "hypercalls:")?;
+            for (nr, n) in &self.hypercalls {
+                writeln!(f, "  {:<18} {n}", crate::hypercall::name(*nr))?;
+            }
+        }
+        writeln!(f, "interrupts delivered:")?;
+        if self.interrupts.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for (vector, n) in &self.interrupts {
+            writeln!(f, "  vector {vector:#04x}        {n}")?;
+        }
+        let total = self.total.as_secs_f64();
+        let share = |d: Duration| {
+            if total > 0.0 {
+                100.0 * d.as_secs_f64() / total
+            } else {
+                0.0
+            }
+        };
+        writeln!(
+            f,
+            "time: {:.3}s total, {:.3}s in guest ({:.1}%), {:.3}s in VMM ({:.1}%)",
+            total,
+            self.in_guest.as_secs_f64(),
+            share(self.in_guest),
+            self.in_vmm().as_secs_f64(),
+            share(self.in_vmm())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_prints() {
+        let mut s = RunStats::default();
+        s.exit(ExitKind::IoOut);
+        s.exit(ExitKind::IoOut);
+        s.exit(ExitKind::Halt);
+        s.device("serial");
+        s.interrupt(0x20);
+        s.unhandled("pio");
+        s.total = Duration::from_millis(10);
+        s.in_guest = Duration::from_millis(7);
+        assert_eq!(s.total_exits(), 3);
+        assert_eq!(s.in_vmm(), Duration::from_millis(3));
+        let text = s.to_string();
+        assert!(text.contains("io-out             2"));
+        assert!(text.contains("vector 0x20        1"));
+        assert!(text.contains("unhandled pio accesses: 1"));
+        assert!(text.contains("(70.0%)"));
+    }
+}

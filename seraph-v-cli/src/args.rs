@@ -1,0 +1,209 @@
+//! Command-line arguments and their parsers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// What a guest that still uses plain VMCALL gets under KVM, for --help.
+const AFTER_HELP: &str = "\
+Hypercalls: guests call PRINT/EXIT/GET_TIME with RAX = number, args in RDI, RSI,
+RDX, RCX, then `out 0xE4, eax` (announced in CPUID leaf 0x40000001). Under KVM a
+plain `vmcall` never reaches seraph-v: KVM answers it itself (RAX = 1 returns 0,
+other numbers return -1000) and the guest carries on.
+
+Exit codes: the guest's EXIT status; 0 idle; 2 usage; 65 bad kernel; 66 unreadable
+input; 69 no /dev/kvm; 70 internal error; 73 cannot write output; 78 bad
+configuration; 80 HLT with interrupts off; 81 triple fault; 82 emulation failure;
+83 hypervisor failure; 124 timeout; 130 Ctrl-C. See docs/exit-codes.md.";
+
+/// Boot a Seraph OS (or other small x86_64) kernel on KVM.
+#[derive(Debug, Parser)]
+#[command(name = "seraph-v", version, about, after_help = AFTER_HELP)]
+pub struct Args {
+    /// The kernel ELF to boot; without it, the bundled demo kernel boots.
+    pub kernel: Option<PathBuf>,
+
+    /// Guest RAM, e.g. 512M, 1G, 65536K (a multiple of 2 MiB, at most 3G).
+    #[arg(short = 'm', long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    pub memory: u64,
+
+    /// Framebuffer geometry in pixels, WIDTHxHEIGHT (must fit the 16 MiB window).
+    #[arg(long, value_name = "WxH", default_value = "1024x768", value_parser = parse_geometry)]
+    pub framebuffer: (u32, u32),
+
+    /// Where to save the framebuffer at the end of the run (.png for PNG, else BMP).
+    #[arg(long, value_name = "PATH", default_value = "seraph_framebuffer.bmp")]
+    pub screenshot: PathBuf,
+
+    /// Do not save a screenshot.
+    #[arg(long, conflicts_with = "screenshot")]
+    pub no_screenshot: bool,
+
+    /// Where COM1 output goes: stdio, file:PATH or none.
+    #[arg(long, value_name = "SINK", default_value = "stdio", value_parser = parse_serial)]
+    pub serial: SerialArg,
+
+    /// Stop the guest after this long, e.g. 30s, 500ms, 2m (exit code 124).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Log every HLT and unhandled exit to stderr.
+    #[arg(long)]
+    pub debug: bool,
+
+    /// Print a text preview of the framebuffer at the end.
+    #[arg(long)]
+    pub ascii: bool,
+
+    /// Consecutive HLTs at one RIP that end the run as idle.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub idle_hlts: u32,
+
+    /// Print exit, device, interrupt and timing statistics at the end.
+    #[arg(long)]
+    pub stats: bool,
+
+    /// Pre-map the kernel heap at PML4[384] (the original Seraph-V layout).
+    #[arg(long)]
+    pub map_heap: bool,
+}
+
+/// The --serial choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialArg {
+    /// The terminal.
+    Stdio,
+    /// A file.
+    File(PathBuf),
+    /// Nowhere.
+    None,
+}
+
+/// Parses sizes like `512M`, `1G`, `2048K`, `536870912` (binary units).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    if digits.is_empty() {
+        return Err("expected a number with an optional unit K, M or G, e.g. 512M".into());
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{digits}` is too large"))?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        other => return Err(format!("unknown unit `{other}`: use K, M or G")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_geometry(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 1024x768")?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("width `{w}` is not a number"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("height `{h}` is not a number"))?;
+    if w == 0 || h == 0 {
+        return Err("width and height must be at least 1".into());
+    }
+    Ok((w, h))
+}
+
+/// Parses `stdio`, `file:PATH` or `none`.
+pub fn parse_serial(text: &str) -> Result<SerialArg, String> {
+    match text {
+        "stdio" => Ok(SerialArg::Stdio),
+        "none" => Ok(SerialArg::None),
+        _ => match text.strip_prefix("file:") {
+            Some("") => Err("file: needs a path, e.g. file:serial.log".into()),
+            Some(path) => Ok(SerialArg::File(PathBuf::from(path))),
+            None => Err("expected stdio, file:PATH or none".into()),
+        },
+    }
+}
+
+/// Parses durations like `30s`, `500ms`, `2m`, `1h`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| "expected a duration such as 30s, 500ms or 2m".to_owned())?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit `{other}`: use ms, s, m or h")),
+    };
+    if seconds.is_nan() || seconds <= 0.0 || seconds > 1e9 {
+        return Err("the duration must be more than 0 and at most 1e9 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("2048KiB"), Ok(2 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12X").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert!(parse_size("17179869184G").is_err()); // overflows u64
+    }
+
+    #[test]
+    fn geometries() {
+        assert_eq!(parse_geometry("1024x768"), Ok((1024, 768)));
+        assert_eq!(parse_geometry("640X480"), Ok((640, 480)));
+        assert!(parse_geometry("1024").is_err());
+        assert!(parse_geometry("0x768").is_err());
+        assert!(parse_geometry("axb").is_err());
+    }
+
+    #[test]
+    fn serial_sinks() {
+        assert_eq!(parse_serial("stdio"), Ok(SerialArg::Stdio));
+        assert_eq!(parse_serial("none"), Ok(SerialArg::None));
+        assert_eq!(
+            parse_serial("file:/tmp/x.log"),
+            Ok(SerialArg::File("/tmp/x.log".into()))
+        );
+        assert!(parse_serial("file:").is_err());
+        assert!(parse_serial("tcp:1234").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("1e99").is_err());
+    }
+}

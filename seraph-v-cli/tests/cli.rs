@@ -1,0 +1,372 @@
+//! The `seraph-v` binary as a user meets it: exit codes, report lines,
+//! screenshots, and one-line errors with no partial output files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use seraph_guests::expected as want;
+
+/// A fresh empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "seraph-v-cli-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn seraph_v(dir: &TempDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seraph-v"))
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .expect("seraph-v runs")
+}
+
+fn write_guest(dir: &TempDir, name: &str, elf: &[u8]) -> PathBuf {
+    let path = dir.path(name);
+    std::fs::write(&path, elf).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// KVM gate for tests that boot a guest (see tests/common in the workspace).
+fn kvm_available(test: &str) -> bool {
+    if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
+        eprintln!("SKIPPED {test}: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
+        return false;
+    }
+    assert!(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok(),
+        "{test} needs a usable /dev/kvm and this host has none. Run on a KVM host, \
+         or set SERAPH_V_SKIP_KVM=1 to skip KVM tests explicitly."
+    );
+    true
+}
+
+/// Asserts a failure: the exit code, exactly one stderr line naming the
+/// problem, and no files left behind.
+fn assert_one_line_error(
+    dir: &TempDir,
+    out: &Output,
+    code: i32,
+    mentions: &str,
+    files_before: &[String],
+) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
+    assert!(err.starts_with("seraph-v: error: "), "{err}");
+    assert!(err.contains(mentions), "`{mentions}` not in: {err}");
+    assert_eq!(dir.files(), files_before, "no output files on error");
+}
+
+#[test]
+fn demo_kernel_boots_by_default_and_leaves_a_screenshot() {
+    if !kvm_available("demo_kernel_boots_by_default") {
+        return;
+    }
+    let dir = TempDir::new();
+    let out = seraph_v(&dir, &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(text.contains(want::DEMO_BANNER.trim_end()));
+    assert!(text.contains(want::TEST_KERNEL_SERIAL_HELLO.trim_end()));
+    assert!(text.contains(want::TEST_KERNEL_PRINT_HELLO.trim_end()));
+    assert!(text.contains(want::TEST_KERNEL_ALL_PASSED.trim_end()));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "seraph-v: guest exited with status 0"
+    );
+    let bmp = std::fs::read(dir.path("seraph_framebuffer.bmp")).unwrap();
+    assert_eq!(&bmp[..2], b"BM");
+    // Red band at the top-left, yellow square at the centre.
+    assert_eq!(
+        seraph_framebuffer::decode_bmp_pixel(&bmp, 5, 5),
+        Some([255, 0, 0])
+    );
+    assert_eq!(
+        seraph_framebuffer::decode_bmp_pixel(&bmp, 512, 384),
+        Some([255, 255, 0])
+    );
+    assert_eq!(
+        seraph_framebuffer::decode_bmp_pixel(&bmp, 1000, 700),
+        Some([0, 0, 0])
+    );
+}
+
+#[test]
+fn both_link_styles_boot_from_files_with_png_ascii_and_stats() {
+    if !kvm_available("both_link_styles_boot_from_files") {
+        return;
+    }
+    let dir = TempDir::new();
+    for (name, elf) in [
+        ("identity.elf", seraph_guests::TEST_KERNEL_IDENTITY),
+        ("higher-half.elf", seraph_guests::TEST_KERNEL_HIGHER_HALF),
+    ] {
+        let kernel = write_guest(&dir, name, elf);
+        let shot = dir.path(&format!("{name}.png"));
+        let out = seraph_v(
+            &dir,
+            &[
+                kernel.to_str().unwrap(),
+                "--screenshot",
+                shot.to_str().unwrap(),
+                "--ascii",
+                "--stats",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains(want::TEST_KERNEL_ALL_PASSED.trim_end()));
+        // The ASCII preview shows the bright bands as dense characters.
+        assert!(stdout(&out).contains("@@@"), "ascii preview missing");
+        let err = stderr(&out);
+        assert!(err.contains("exits:") && err.contains("hypercall"), "{err}");
+        let png = std::fs::read(&shot).unwrap();
+        assert_eq!(
+            seraph_framebuffer::decode_png_pixel(&png, 5, 40),
+            Some([0, 255, 0])
+        );
+    }
+}
+
+#[test]
+fn serial_can_go_to_a_file() {
+    if !kvm_available("serial_to_file") {
+        return;
+    }
+    let dir = TempDir::new();
+    let log = dir.path("serial.log");
+    let arg = format!("file:{}", log.display());
+    let out = seraph_v(&dir, &["--serial", &arg, "--no-screenshot"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let serial = std::fs::read_to_string(&log).unwrap();
+    assert!(serial.contains(want::TEST_KERNEL_ALL_PASSED));
+    assert!(!stdout(&out).contains(want::TEST_KERNEL_SERIAL_HELLO.trim_end()));
+    // PRINT output still goes to stdout.
+    assert!(stdout(&out).contains(want::TEST_KERNEL_PRINT_HELLO.trim_end()));
+}
+
+#[test]
+fn each_way_a_run_ends_has_its_exit_code_and_report_line() {
+    if !kvm_available("run_endings_exit_codes") {
+        return;
+    }
+    let dir = TempDir::new();
+    struct Case {
+        name: &'static str,
+        elf: &'static [u8],
+        extra: &'static [&'static str],
+        code: i32,
+        line: &'static str,
+    }
+    let case = |name, elf, extra, code, line| Case {
+        name,
+        elf,
+        extra,
+        code,
+        line,
+    };
+    let cases = [
+        case(
+            "exit.elf",
+            seraph_guests::EXIT_STATUS,
+            &[],
+            42,
+            "guest exited with status 42",
+        ),
+        case(
+            "triple.elf",
+            seraph_guests::TRIPLE_FAULT,
+            &[],
+            81,
+            "guest triple fault at rip",
+        ),
+        case(
+            "emu.elf",
+            seraph_guests::EMULATION_FAILURE,
+            &[],
+            82,
+            "emulation failure",
+        ),
+        case(
+            "hlt.elf",
+            seraph_guests::HLT_NO_IRQ,
+            &[],
+            80,
+            "interrupts disabled",
+        ),
+        case(
+            "idle.elf",
+            seraph_guests::IDLE_LOOP,
+            &["--idle-hlts", "5"],
+            0,
+            "guest idle",
+        ),
+        case(
+            "spin.elf",
+            seraph_guests::SPIN,
+            &["--timeout", "300ms"],
+            124,
+            "timeout after 0.300s",
+        ),
+    ];
+    for Case {
+        name,
+        elf,
+        extra,
+        code,
+        line,
+    } in cases
+    {
+        let kernel = write_guest(&dir, name, elf);
+        let mut args = vec![kernel.to_str().unwrap(), "--no-screenshot"];
+        args.extend_from_slice(extra);
+        let out = seraph_v(&dir, &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{name}: {err}");
+        assert!(err.starts_with("seraph-v: "), "{name}: {err}");
+        assert!(err.contains(line), "{name}: `{line}` not in {err}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_guest_with_code_130() {
+    if !kvm_available("ctrl_c") {
+        return;
+    }
+    let dir = TempDir::new();
+    let kernel = write_guest(&dir, "spin.elf", seraph_guests::SPIN);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
+        .args([
+            kernel.to_str().unwrap(),
+            "--no-screenshot",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the guest has printed (it is running), then send SIGINT.
+    let mut first_line = String::new();
+    let mut guest_out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut guest_out, &mut first_line).unwrap();
+    assert_eq!(first_line, want::SPIN_PRINT);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted (Ctrl-C)"));
+}
+
+#[test]
+fn bad_kernels_get_one_line_errors_and_no_files() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("garbage.elf"), b"this is not an ELF file at all").unwrap();
+    std::fs::write(dir.path("empty.elf"), b"").unwrap();
+    std::fs::create_dir(dir.path("adir")).unwrap();
+    let before = dir.files();
+    let cases = [
+        ("missing.elf", 66, "cannot read kernel"),
+        ("adir", 66, "is a directory"),
+        ("garbage.elf", 65, "kernel"),
+        ("empty.elf", 65, "kernel"),
+    ];
+    for (name, code, mentions) in cases {
+        let out = seraph_v(&dir, &[dir.path(name).to_str().unwrap()]);
+        assert_one_line_error(&dir, &out, code, mentions, &before);
+    }
+}
+
+#[test]
+fn bad_options_get_one_line_errors_and_no_files() {
+    let dir = TempDir::new();
+    let before = dir.files();
+    let cases: [(&[&str], i32, &str); 8] = [
+        (&["--memory", "12X"], 2, "unknown unit"),
+        (&["--memory", "513M"], 78, "2 MiB"),
+        (&["--memory", "2M"], 78, "memory"),
+        (&["--memory", "64G"], 78, "memory"),
+        (&["--framebuffer", "5000x5000"], 78, "framebuffer"),
+        (&["--framebuffer", "1024"], 2, "WIDTHxHEIGHT"),
+        (&["--serial", "tcp:1"], 2, "stdio, file:PATH or none"),
+        (&["--timeout", "0s"], 2, "more than 0"),
+    ];
+    for (args, code, mentions) in cases {
+        let out = seraph_v(&dir, args);
+        assert_one_line_error(&dir, &out, code, mentions, &before);
+    }
+    let out = seraph_v(&dir, &["--screenshot", "x.bmp", "--no-screenshot"]);
+    assert_one_line_error(&dir, &out, 2, "cannot be used with", &before);
+}
+
+#[test]
+fn an_unwritable_screenshot_path_fails_before_the_guest_runs() {
+    let dir = TempDir::new();
+    let before = dir.files();
+    let out = seraph_v(&dir, &["--screenshot", "/nonexistent-dir/shot.bmp"]);
+    assert_one_line_error(&dir, &out, 73, "/nonexistent-dir/shot.bmp", &before);
+    std::fs::create_dir(dir.path("shots")).unwrap();
+    let before = dir.files();
+    let out = seraph_v(&dir, &["--screenshot", dir.path("shots").to_str().unwrap()]);
+    assert_one_line_error(&dir, &out, 73, "is a directory", &before);
+}
+
+#[test]
+fn help_names_the_hypercall_transport_and_exit_codes() {
+    let dir = TempDir::new();
+    let out = seraph_v(&dir, &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    assert!(help.contains("out 0xE4, eax"));
+    assert!(help.contains("plain `vmcall` never reaches seraph-v"));
+    assert!(help.contains("124 timeout"));
+    assert!(Path::new(env!("CARGO_BIN_EXE_seraph-v")).exists());
+}
