@@ -1,0 +1,704 @@
+//! Hand-built exit contexts for every exit reason, and register round trips.
+
+use windows_sys::Win32::System::Hypervisor::{
+    WHV_HYPERCALL_CONTEXT, WHV_MEMORY_ACCESS_CONTEXT, WHV_VP_EXCEPTION_CONTEXT,
+    WHV_X64_APIC_EOI_CONTEXT, WHV_X64_CPUID_ACCESS_CONTEXT, WHV_X64_IO_PORT_ACCESS_CONTEXT,
+    WHV_X64_MSR_ACCESS_CONTEXT, WHV_X64_UNSUPPORTED_FEATURE_CONTEXT, WHvRunVpExitReasonX64Rdtsc,
+};
+
+use super::*;
+use crate::MemoryRegion;
+
+const RIP: u64 = 0x10_0040;
+
+/// A context with `reason`, RIP = 0x100040, RFLAGS = IF|0x2, instruction length `len`.
+fn ctx(reason: i32, len: u8) -> WHV_RUN_VP_EXIT_CONTEXT {
+    let mut c = WHV_RUN_VP_EXIT_CONTEXT {
+        ExitReason: reason,
+        ..Default::default()
+    };
+    c.VpContext.Rip = RIP;
+    c.VpContext.Rflags = 0x202;
+    c.VpContext._bitfield = len & 0xF;
+    c
+}
+
+fn state(c: &WHV_RUN_VP_EXIT_CONTEXT) -> ExecState {
+    exec_state(&c.VpContext)
+}
+
+fn plan(c: &WHV_RUN_VP_EXIT_CONTEXT) -> ExitPlan {
+    plan_exit(&decode_exit(c), &state(c), Some(0xE4), None)
+}
+
+fn io_ctx(port: u16, info: u32, rax: u64, rcx: u64) -> WHV_RUN_VP_EXIT_CONTEXT {
+    let mut c = ctx(WHvRunVpExitReasonX64IoPortAccess, 1);
+    let mut io = WHV_X64_IO_PORT_ACCESS_CONTEXT {
+        PortNumber: port,
+        Rax: rax,
+        Rcx: rcx,
+        Rsi: 0x5000,
+        Rdi: 0x6000,
+        InstructionByteCount: 1,
+        ..Default::default()
+    };
+    io.InstructionBytes[0] = 0xEE;
+    io.AccessInfo.AsUINT32 = info;
+    c.Anonymous.IoPortAccess = io;
+    c
+}
+
+// AccessInfo bits: IsWrite 0, AccessSize 1-3, StringOp 4, RepPrefix 5.
+const WRITE: u32 = 1;
+const SIZE1: u32 = 1 << 1;
+const SIZE2: u32 = 2 << 1;
+const SIZE4: u32 = 4 << 1;
+const STRING: u32 = 1 << 4;
+const REP: u32 = 1 << 5;
+
+#[test]
+fn the_exit_context_has_the_c_layout() {
+    assert_eq!(std::mem::size_of::<WHV_RUN_VP_EXIT_CONTEXT>(), 224);
+    assert_eq!(std::mem::size_of::<WHV_REGISTER_VALUE>(), 16);
+}
+
+#[test]
+fn execution_state_bits_decide_injection() {
+    let mut c = ctx(WHvRunVpExitReasonX64Halt, 1);
+    c.VpContext._bitfield = 0x52; // length 2, CR8 5
+    let s = state(&c);
+    assert_eq!((s.instruction_length, s.cr8, s.rip), (2, 5, RIP));
+    assert!(s.can_inject_interrupt());
+    c.VpContext.ExecutionState.AsUINT16 = 1 << 12; // InterruptShadow
+    assert!(!state(&c).can_inject_interrupt());
+    c.VpContext.ExecutionState.AsUINT16 = 1 << 6; // InterruptionPending
+    assert!(!state(&c).can_inject_interrupt());
+    c.VpContext.ExecutionState.AsUINT16 = 0;
+    c.VpContext.Rflags = 0x2;
+    assert!(!state(&c).can_inject_interrupt());
+    assert!(!ExecState::RESET.can_inject_interrupt());
+}
+
+#[test]
+fn out_al_is_an_io_out_with_rip_past_the_instruction() {
+    let c = io_ctx(0x3F8, WRITE | SIZE1, 0x1234_5641, 0);
+    assert_eq!(
+        plan(&c),
+        ExitPlan::PortOut {
+            port: 0x3F8,
+            data: [0x41, 0x56, 0x34, 0x12],
+            len: 1,
+            next_rip: RIP + 1,
+        }
+    );
+}
+
+#[test]
+fn in_ax_and_in_eax_are_io_in_of_the_right_size() {
+    let c = io_ctx(0x40, SIZE2, 0xAAAA_BBBB_CCCC_DDDD, 0);
+    assert_eq!(
+        plan(&c),
+        ExitPlan::PortIn {
+            port: 0x40,
+            len: 2,
+            rax: 0xAAAA_BBBB_CCCC_DDDD,
+            next_rip: RIP + 1,
+        }
+    );
+    let c4 = io_ctx(0xCFC, SIZE4, 0, 0);
+    assert!(matches!(plan(&c4), ExitPlan::PortIn { len: 4, .. }));
+}
+
+#[test]
+fn in_results_merge_into_rax_like_the_cpu() {
+    let rax = 0x1122_3344_5566_7788;
+    assert_eq!(merge_in_result(rax, &[0xAB]), 0x1122_3344_5566_77AB);
+    assert_eq!(merge_in_result(rax, &[0xCD, 0xAB]), 0x1122_3344_5566_ABCD);
+    assert_eq!(merge_in_result(rax, &[1, 2, 3, 4]), 0x0403_0201);
+    assert_eq!(merge_in_result(rax, &[]), rax);
+}
+
+#[test]
+fn string_and_rep_io_go_to_the_emulator() {
+    let c = io_ctx(0x3F8, WRITE | SIZE1 | STRING | REP, 0, 12);
+    assert_eq!(plan(&c), ExitPlan::Emulate);
+    match decode_exit(&c) {
+        RawExit::PortIo(io) => {
+            assert!(io.string && io.rep && io.is_write);
+            assert_eq!(io.element_count(), 12);
+            assert_eq!(io.instruction.as_slice(), &[0xEE]);
+        }
+        other => panic!("decoded {other:?}"),
+    }
+    let single = io_ctx(0x60, SIZE1 | STRING, 0, 99);
+    match decode_exit(&single) {
+        RawExit::PortIo(io) => assert_eq!(io.element_count(), 1),
+        other => panic!("decoded {other:?}"),
+    }
+}
+
+#[test]
+fn an_out_to_the_hypercall_port_is_a_hypercall() {
+    let c = io_ctx(0xE4, WRITE | SIZE4, 2, 0x44);
+    let ExitPlan::PortHypercall { io, next_rip } = plan(&c) else {
+        panic!("not a port hypercall");
+    };
+    assert_eq!(next_rip, RIP + 1);
+    assert_eq!(
+        hypercall_from_port(&io, 0x33),
+        Hypercall {
+            nr: 2,
+            args: [0x6000, 0x5000, 0x33, 0x44]
+        }
+    );
+    // An `in` from that port is ordinary port I/O.
+    assert!(matches!(
+        plan(&io_ctx(0xE4, SIZE4, 0, 0)),
+        ExitPlan::PortIn { .. }
+    ));
+    // Without a hypercall port, an `out` there is ordinary too.
+    let raw = decode_exit(&c);
+    assert!(matches!(
+        plan_exit(&raw, &state(&c), None, None),
+        ExitPlan::PortOut { .. }
+    ));
+}
+
+#[test]
+fn a_bad_port_access_size_is_an_internal_error_not_a_panic() {
+    let c = io_ctx(0x80, WRITE | (3 << 1), 0, 0);
+    assert!(matches!(
+        plan(&c),
+        ExitPlan::Report(VmExit::InternalError { code: 2, .. })
+    ));
+}
+
+fn mem_ctx(info: u32, gpa: u64) -> WHV_RUN_VP_EXIT_CONTEXT {
+    let mut c = ctx(WHvRunVpExitReasonMemoryAccess, 6);
+    let mut m = WHV_MEMORY_ACCESS_CONTEXT {
+        InstructionByteCount: 6,
+        Gpa: gpa,
+        Gva: 0xFFFF_8000_FEE0_0390,
+        ..Default::default()
+    };
+    m.InstructionBytes[..6].copy_from_slice(&[0x8B, 0x04, 0x25, 0x90, 0x03, 0xE0]);
+    m.AccessInfo.AsUINT32 = info;
+    c.Anonymous.MemoryAccess = m;
+    c
+}
+
+#[test]
+fn mmio_reads_and_writes_are_decoded_and_emulated() {
+    // AccessType 0 (read), GpaUnmapped (bit 2), GvaValid (bit 3).
+    let c = mem_ctx(0b1100, 0xFEE0_0390);
+    assert_eq!(
+        decode_exit(&c),
+        RawExit::Memory(MemoryAccess {
+            gpa: 0xFEE0_0390,
+            gva: Some(0xFFFF_8000_FEE0_0390),
+            access: MemoryAccessType::Read,
+            gpa_unmapped: true,
+            instruction: InstructionBytes::from_slice(&[0x8B, 0x04, 0x25, 0x90, 0x03, 0xE0]),
+        })
+    );
+    assert_eq!(plan(&c), ExitPlan::Emulate);
+    let w = mem_ctx(0b0001, 0xFEE0_00B0);
+    match decode_exit(&w) {
+        RawExit::Memory(m) => {
+            assert_eq!(m.access, MemoryAccessType::Write);
+            assert_eq!(m.gva, None);
+            assert!(!m.gpa_unmapped);
+        }
+        other => panic!("decoded {other:?}"),
+    }
+    assert_eq!(plan(&w), ExitPlan::Emulate);
+}
+
+#[test]
+fn an_instruction_fetch_from_mmio_is_reported_not_emulated() {
+    let c = mem_ctx(0b0110, 0xC000_0000);
+    let ExitPlan::Report(VmExit::InternalError { code, detail }) = plan(&c) else {
+        panic!("not reported");
+    };
+    assert_eq!(code, 1);
+    assert!(detail.contains("0xc0000000"), "{detail}");
+}
+
+#[test]
+fn an_instruction_byte_count_over_fifteen_is_clamped() {
+    let mut c = mem_ctx(0, 0x1000);
+    // SAFETY: MemoryAccess is the variant this test wrote.
+    let mut m = unsafe { c.Anonymous.MemoryAccess };
+    m.InstructionByteCount = 200;
+    c.Anonymous.MemoryAccess = m;
+    match decode_exit(&c) {
+        RawExit::Memory(m) => assert_eq!(m.instruction.len, 15),
+        other => panic!("decoded {other:?}"),
+    }
+}
+
+fn msr_ctx(write: bool, index: u32, rax: u64, rdx: u64) -> WHV_RUN_VP_EXIT_CONTEXT {
+    let mut c = ctx(WHvRunVpExitReasonX64MsrAccess, 2);
+    let mut m = WHV_X64_MSR_ACCESS_CONTEXT {
+        MsrNumber: index,
+        Rax: rax,
+        Rdx: rdx,
+        ..Default::default()
+    };
+    m.AccessInfo.AsUINT32 = u32::from(write);
+    c.Anonymous.MsrAccess = m;
+    c
+}
+
+#[test]
+fn msr_reads_and_writes_become_msr_exits() {
+    assert_eq!(
+        plan(&msr_ctx(false, 0x1B, 0, 0)),
+        ExitPlan::MsrRead {
+            index: 0x1B,
+            next_rip: RIP + 2
+        }
+    );
+    // Upper halves of RAX/RDX are ignored, as WRMSR does.
+    assert_eq!(
+        plan(&msr_ctx(
+            true,
+            0x1B,
+            0xDEAD_0000_FEE0_0900,
+            0xBEEF_0000_0000_0001
+        )),
+        ExitPlan::MsrWrite {
+            index: 0x1B,
+            value: 0x1_FEE0_0900,
+            next_rip: RIP + 2
+        }
+    );
+}
+
+fn cpuid_ctx(leaf: u64, sub: u64) -> WHV_RUN_VP_EXIT_CONTEXT {
+    let mut c = ctx(WHvRunVpExitReasonX64Cpuid, 2);
+    c.Anonymous.CpuidAccess = WHV_X64_CPUID_ACCESS_CONTEXT {
+        Rax: leaf,
+        Rcx: sub,
+        DefaultResultRax: 0xA,
+        DefaultResultRbx: 0xB,
+        DefaultResultRcx: 0xC,
+        DefaultResultRdx: 0xD,
+        ..Default::default()
+    };
+    c
+}
+
+#[test]
+fn cpuid_is_answered_from_the_table_or_asked() {
+    let table = [
+        CpuidEntry {
+            function: 1,
+            eax: 0x806F8,
+            edx: 1 << 9,
+            ..Default::default()
+        },
+        CpuidEntry {
+            function: 7,
+            index: 0,
+            significant_index: true,
+            ebx: 1 << 18,
+            ..Default::default()
+        },
+    ];
+    let c = cpuid_ctx(1, 0x55);
+    let raw = decode_exit(&c);
+    assert_eq!(
+        plan_exit(&raw, &state(&c), None, Some(&table)),
+        ExitPlan::CpuidAnswer {
+            result: [0x806F8, 0, 0, 1 << 9],
+            next_rip: RIP + 2
+        }
+    );
+    let sub1 = cpuid_ctx(7, 1);
+    assert_eq!(
+        plan_exit(&decode_exit(&sub1), &state(&sub1), None, Some(&table)),
+        ExitPlan::CpuidAnswer {
+            result: [0; 4],
+            next_rip: RIP + 2
+        }
+    );
+    assert_eq!(
+        plan(&cpuid_ctx(0x4000_0000, 0)),
+        ExitPlan::CpuidAsk {
+            leaf: 0x4000_0000,
+            subleaf: 0,
+            default: [0xA, 0xB, 0xC, 0xD],
+            next_rip: RIP + 2
+        }
+    );
+}
+
+#[test]
+fn a_native_vmcall_uses_the_spec_registers() {
+    let mut c = ctx(WHvRunVpExitReasonHypercall, 3);
+    c.Anonymous.Hypercall = WHV_HYPERCALL_CONTEXT {
+        Rax: 0,
+        Rdi: 0x8_0000,
+        Rsi: 12,
+        Rdx: 7,
+        Rcx: 9,
+        Rbx: 0xBAD,
+        R8: 0xBAD,
+        ..Default::default()
+    };
+    assert_eq!(
+        plan(&c),
+        ExitPlan::Hypercall {
+            call: Hypercall {
+                nr: 0,
+                args: [0x8_0000, 12, 7, 9]
+            },
+            next_rip: RIP + 3
+        }
+    );
+    // No reported length: VMCALL's 3 bytes.
+    let c0 = ctx(WHvRunVpExitReasonHypercall, 0);
+    assert!(matches!(plan(&c0), ExitPlan::Hypercall { next_rip, .. } if next_rip == RIP + 3));
+}
+
+#[test]
+fn halt_window_and_cancel_map_directly() {
+    assert_eq!(
+        plan(&ctx(WHvRunVpExitReasonX64Halt, 1)),
+        ExitPlan::Report(VmExit::Halt)
+    );
+    assert_eq!(
+        plan(&ctx(WHvRunVpExitReasonX64InterruptWindow, 0)),
+        ExitPlan::Report(VmExit::InterruptWindow)
+    );
+    assert_eq!(
+        plan(&ctx(WHvRunVpExitReasonCanceled, 0)),
+        ExitPlan::Report(VmExit::Interrupted)
+    );
+    assert_eq!(plan(&ctx(WHvRunVpExitReasonNone, 0)), ExitPlan::Resume);
+}
+
+#[test]
+fn fatal_exits_map_to_shutdown_failed_entry_and_internal_error() {
+    assert_eq!(
+        plan(&ctx(WHvRunVpExitReasonUnrecoverableException, 0)),
+        ExitPlan::Report(VmExit::Shutdown(ShutdownReason::TripleFault))
+    );
+    assert_eq!(
+        plan(&ctx(WHvRunVpExitReasonInvalidVpRegisterValue, 0)),
+        ExitPlan::Report(VmExit::FailedEntry { reason: 5 })
+    );
+    let mut u = ctx(WHvRunVpExitReasonUnsupportedFeature, 0);
+    u.Anonymous.UnsupportedFeature = WHV_X64_UNSUPPORTED_FEATURE_CONTEXT {
+        FeatureCode: 1,
+        Reserved: 0,
+        FeatureParameter: 0x77,
+    };
+    let ExitPlan::Report(VmExit::InternalError { code, detail }) = plan(&u) else {
+        panic!("not reported");
+    };
+    assert_eq!(code, 1);
+    assert!(detail.contains("0x77"), "{detail}");
+}
+
+#[test]
+fn exceptions_map_to_debug_or_internal_error() {
+    let mut c = ctx(WHvRunVpExitReasonException, 1);
+    let mut e = WHV_VP_EXCEPTION_CONTEXT {
+        ExceptionType: 3,
+        InstructionByteCount: 1,
+        ..Default::default()
+    };
+    e.InstructionBytes[0] = 0xCC;
+    c.Anonymous.VpException = e;
+    assert_eq!(plan(&c), ExitPlan::Report(VmExit::Debug { pc: RIP }));
+    e.ExceptionType = 14;
+    e.ErrorCode = 2;
+    e.ExceptionParameter = 0xDEAD_B000;
+    e.ExceptionInfo.AsUINT32 = 1;
+    c.Anonymous.VpException = e;
+    assert_eq!(
+        decode_exit(&c),
+        RawExit::Exception(ExceptionInfo {
+            vector: 14,
+            error_code: Some(2),
+            parameter: 0xDEAD_B000,
+            instruction: InstructionBytes::from_slice(&[0xCC]),
+        })
+    );
+    assert!(matches!(
+        plan(&c),
+        ExitPlan::Report(VmExit::InternalError { code: 3, .. })
+    ));
+}
+
+#[test]
+fn eoi_resumes_and_unknown_reasons_are_kept() {
+    let mut c = ctx(WHvRunVpExitReasonX64ApicEoi, 0);
+    c.Anonymous.ApicEoi = WHV_X64_APIC_EOI_CONTEXT {
+        InterruptVector: 0x20,
+    };
+    assert_eq!(decode_exit(&c), RawExit::ApicEoi { vector: 0x20 });
+    assert_eq!(plan(&c), ExitPlan::Resume);
+    assert_eq!(
+        plan(&ctx(WHvRunVpExitReasonX64Rdtsc, 0)),
+        ExitPlan::Report(VmExit::Unknown { reason: 0x1003 })
+    );
+    assert_eq!(
+        plan(&ctx(-1, 0)),
+        ExitPlan::Report(VmExit::Unknown {
+            reason: 0xFFFF_FFFF
+        })
+    );
+}
+
+#[test]
+fn general_registers_round_trip_in_whp_order() {
+    let regs = Regs {
+        rax: 1,
+        rbx: 2,
+        rcx: 3,
+        rdx: 4,
+        rsi: 5,
+        rdi: 0x8_0000,
+        rsp: 0x9_FFF0,
+        rbp: 8,
+        r8: 9,
+        r9: 10,
+        r10: 11,
+        r11: 12,
+        r12: 13,
+        r13: 14,
+        r14: 15,
+        r15: 16,
+        rip: 0x10_1000,
+        rflags: 0x2,
+    };
+    let values = regs_to_values(&regs);
+    let pos = |name| REGS_NAMES.iter().position(|n| *n == name).unwrap();
+    // SAFETY: reg64 wrote the Reg64 member.
+    let at = |name| unsafe { values[pos(name)].Reg64 };
+    assert_eq!(at(WHvX64RegisterRdi), 0x8_0000);
+    assert_eq!(at(WHvX64RegisterRip), 0x10_1000);
+    assert_eq!(at(WHvX64RegisterRflags), 0x2);
+    assert_eq!(at(WHvX64RegisterR15), 16);
+    assert_eq!(regs_from_values(&values), regs);
+}
+
+fn code64() -> Segment {
+    Segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector: 0x08,
+        type_: 0xB,
+        present: true,
+        dpl: 0,
+        db: false,
+        s: true,
+        l: true,
+        g: true,
+        avl: false,
+        unusable: false,
+    }
+}
+
+#[test]
+fn segment_attributes_use_the_whp_bit_layout() {
+    let seg = segment_to_whv(&code64());
+    // SAFETY: segment_to_whv wrote Attributes.
+    let attr = unsafe { seg.Anonymous.Attributes };
+    // type 0xB, S, DPL 0, P, L, G = 0xA09B (the GDT's 0x00AF9B.. flags).
+    assert_eq!(attr, 0xA09B);
+    assert_eq!((seg.Base, seg.Limit, seg.Selector), (0, 0xFFFF_FFFF, 0x08));
+    assert_eq!(segment_from_whv(&seg), code64());
+    let data = Segment {
+        selector: 0x10,
+        type_: 0x3,
+        l: false,
+        db: true,
+        dpl: 3,
+        avl: true,
+        ..code64()
+    };
+    // SAFETY: as above.
+    let data_attr = unsafe { segment_to_whv(&data).Anonymous.Attributes };
+    assert_eq!(data_attr, 0xD0F3);
+    assert_eq!(segment_from_whv(&segment_to_whv(&data)), data);
+}
+
+#[test]
+fn unusable_segments_are_written_not_present_and_read_back_unusable() {
+    let ldt = Segment {
+        unusable: true,
+        present: true,
+        type_: 2,
+        ..Default::default()
+    };
+    let w = segment_to_whv(&ldt);
+    // SAFETY: segment_to_whv wrote Attributes.
+    assert_eq!(unsafe { w.Anonymous.Attributes } & 0x80, 0);
+    let back = segment_from_whv(&w);
+    assert!(back.unusable && !back.present);
+    assert_eq!(back.type_, 2);
+}
+
+#[test]
+fn special_registers_round_trip() {
+    let sregs = SpecialRegs {
+        cs: code64(),
+        ds: Segment {
+            selector: 0x10,
+            type_: 3,
+            ..code64()
+        },
+        tr: Segment {
+            selector: 0x18,
+            type_: 0xB,
+            s: false,
+            l: false,
+            g: false,
+            limit: 0x67,
+            base: 0x9_F000,
+            ..code64()
+        },
+        ldt: Segment {
+            unusable: true,
+            ..Default::default()
+        },
+        gdt: DescriptorTable {
+            base: 0x500,
+            limit: 0x27,
+        },
+        idt: DescriptorTable { base: 0, limit: 0 },
+        cr0: 0x8005_0033,
+        cr3: 0x1000,
+        cr4: 0x620,
+        efer: 0xD01,
+        apic_base: 0xFEE0_0900,
+        ..Default::default()
+    };
+    let values = sregs_to_values(&sregs);
+    // SAFETY: table_value wrote the Table member for GDTR (index 8).
+    let gdtr = unsafe { values[8].Table };
+    assert_eq!((gdtr.Base, gdtr.Limit), (0x500, 0x27));
+    assert_eq!(SREGS_NAMES[8], WHvX64RegisterGdtr);
+    let back = sregs_from_values(&values);
+    // Default segments have present = false, which reads back as unusable.
+    let expect = SpecialRegs {
+        es: Segment {
+            unusable: true,
+            ..Default::default()
+        },
+        fs: Segment {
+            unusable: true,
+            ..Default::default()
+        },
+        gs: Segment {
+            unusable: true,
+            ..Default::default()
+        },
+        ss: Segment {
+            unusable: true,
+            ..Default::default()
+        },
+        ..sregs
+    };
+    assert_eq!(back, expect);
+}
+
+#[test]
+fn injection_and_window_registers_have_the_documented_bits() {
+    // SAFETY: these helpers write the Reg64 member.
+    unsafe {
+        assert_eq!(pending_interrupt(0x20).Reg64, 1 | (0x20 << 16));
+        assert_eq!(
+            pending_exception(13, Some(0)).Reg64,
+            1 | (3 << 1) | (1 << 4) | (13 << 16)
+        );
+        assert_eq!(pending_exception(6, None).Reg64, 1 | (3 << 1) | (6 << 16));
+        assert_eq!(deliverability_notifications(true).Reg64, 0b10);
+        assert_eq!(deliverability_notifications(false).Reg64, 0);
+    }
+}
+
+#[test]
+fn extended_exits_follow_the_capability() {
+    assert_eq!(extended_vm_exits(u64::MAX), 0b10_0011);
+    // An older host without hypercall exits: CPUID and MSR only.
+    assert_eq!(extended_vm_exits(0b111), 0b11);
+}
+
+#[test]
+fn emulator_status_is_decoded() {
+    assert!(emulation_succeeded(1));
+    assert!(!emulation_succeeded(0b1000));
+    assert_eq!(emulator_status_text(0b1000), "memory callback failed");
+    assert_eq!(emulator_status_text(0), "emulator status 0x0");
+}
+
+#[test]
+fn cpuid_exit_list_covers_the_leaves_the_vmm_sets() {
+    let leaves = cpuid_exit_leaves();
+    for leaf in [
+        0,
+        1,
+        7,
+        0xB,
+        0xD,
+        0x4000_0000,
+        0x4000_0001,
+        0x8000_0001,
+        0x8000_0008,
+    ] {
+        assert!(leaves.contains(&leaf), "{leaf:#x}");
+    }
+    assert_eq!(leaves.len(), 0x21 + 0x11 + 0x22);
+}
+
+#[test]
+fn cpuid_query_plan_enumerates_subleaves_and_caps_maxima() {
+    let plan = cpuid_query_plan(0xD, 0x8000_0008);
+    assert_eq!(plan.first(), Some(&(0, 0, false)));
+    assert!(plan.contains(&(7, 2, true)));
+    assert!(!plan.contains(&(7, 3, true)));
+    assert_eq!(plan.iter().filter(|(l, _, _)| *l == 0xD).count(), 20);
+    assert_eq!(plan.last(), Some(&(0x8000_0008, 0, false)));
+    assert!(!plan.iter().any(|(l, _, _)| (0xE..0x8000_0000).contains(l)));
+    // Absurd maxima from a hostile or odd host are capped.
+    let capped = cpuid_query_plan(u32::MAX, u32::MAX);
+    assert_eq!(capped.iter().map(|(l, _, _)| *l).max(), Some(0x8000_0021));
+    // A maximum extended leaf below 0x8000_0000 still queries 0x8000_0000 only.
+    let no_ext = cpuid_query_plan(1, 0);
+    assert_eq!(no_ext.last(), Some(&(0x8000_0000, 0, false)));
+}
+
+#[test]
+fn lookup_respects_significant_index() {
+    let t = [CpuidEntry {
+        function: 4,
+        index: 1,
+        significant_index: true,
+        eax: 0x21,
+        ..Default::default()
+    }];
+    assert_eq!(lookup_cpuid(&t, 4, 1), Some([0x21, 0, 0, 0]));
+    assert_eq!(lookup_cpuid(&t, 4, 0), None);
+}
+
+#[test]
+fn regions_must_be_aligned_and_disjoint() {
+    let existing = [MemoryRegion {
+        slot: 0,
+        guest_addr: 0,
+        size: 0x2000_0000,
+        host_addr: std::ptr::null_mut(),
+    }];
+    assert!(check_region(0xC000_0000, 0x100_0000, 0x7F00_0000_0000, &existing).is_ok());
+    assert!(check_region(0x1000_0000, 0x1000, 0x1000, &existing).is_err());
+    assert!(check_region(0xC000_0000, 0x800, 0x1000, &existing).is_err());
+    assert!(check_region(0xC000_0001, 0x1000, 0x1000, &existing).is_err());
+    assert!(check_region(0xC000_0000, 0x1000, 0x1001, &existing).is_err());
+    assert!(check_region(u64::MAX - 0xFFF, 0x2000, 0x1000, &[]).is_err());
+    assert!(check_region(0, 0, 0x1000, &[]).is_err());
+}
