@@ -113,6 +113,43 @@ const GUESTS: &[GuestBuild] = &[
         script: "tiny.ld",
         defines: &[],
     },
+    GuestBuild {
+        output: "timer_kernel.elf",
+        sources: &["entry.S", "timer_kernel.c"],
+        script: "identity.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "seraph_idle_kernel.elf",
+        sources: &["entry.S", "timer_kernel.c"],
+        script: "identity.ld",
+        defines: &["-DSERAPH_IDLE=1"],
+    },
+    // The seraph-v-bench guests (see `seraph_guests::bench_guests`).
+    GuestBuild {
+        output: "bench_pio.elf",
+        sources: &["bench_pio.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "bench_mmio.elf",
+        sources: &["bench_mmio.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "bench_hello.elf",
+        sources: &["bench_hello.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "bench_pvh.elf",
+        sources: &["bench_pvh.S"],
+        script: "bench_pvh.ld",
+        defines: &[],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).

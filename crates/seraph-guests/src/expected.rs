@@ -206,3 +206,18 @@ pub fn test_picture_pixel(x: u32, y: u32, width: u32, height: u32) -> Option<u32
         _ => 0,
     })
 }
+
+/// Last line (serial and PRINT) of [`crate::TIMER_KERNEL`] when every check passed.
+pub const TIMER_ALL_PASSED: &str = "timer kernel: all checks passed\n";
+
+/// PRINT lines of [`crate::SERAPH_IDLE_KERNEL`]: start, then entering the idle loop.
+pub const SERAPH_IDLE_PRINT: &str = "timer kernel: start\ntimer kernel: idle\n";
+
+/// Vector of the LAPIC timer in the timer kernels.
+pub const TIMER_VECTOR: u8 = 0x20;
+
+/// Vector of PIT IRQ0 through the PIC in [`crate::TIMER_KERNEL`].
+pub const PIC_IRQ0_VECTOR: u8 = 0x30;
+
+/// Ticks each timer scenario of [`crate::TIMER_KERNEL`] waits for.
+pub const TIMER_TICKS: u64 = 10;

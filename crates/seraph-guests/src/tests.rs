@@ -201,6 +201,8 @@ const FILES: &[(&str, &str)] = &[
     ("idle-loop", "idle_loop.elf"),
     ("spin", "spin.elf"),
     ("serial-flood", "serial_flood.elf"),
+    ("timer", "timer_kernel.elf"),
+    ("seraph-idle", "seraph_idle_kernel.elf"),
 ];
 
 #[test]
@@ -352,6 +354,18 @@ fn c_kernels_use_no_sse_x87_bmi_or_other_unemulated_instructions() {
         );
         assert!(text.contains("mov    %cr3,"), "{file}: reads CR3");
         assert!(text.contains("cpuid"), "{file}: uses CPUID");
+    }
+}
+
+#[test]
+fn timer_kernels_use_no_unemulated_instructions_and_install_an_idt() {
+    for file in ["timer_kernel.elf", "seraph_idle_kernel.elf"] {
+        let bad = forbidden_in(file);
+        assert!(bad.is_empty(), "{file} contains: {bad:#?}");
+        let text = disassembly(file);
+        assert!(text.contains("lidt"), "{file}: loads its IDT");
+        assert!(text.contains("iretq"), "{file}: has interrupt handlers");
+        assert!(text.contains("sti"), "{file}: enables interrupts");
     }
 }
 
