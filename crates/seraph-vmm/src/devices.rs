@@ -1,13 +1,29 @@
-//! The machine's devices and how they are wired to the buses.
+//! The machine's devices, how they are wired to the buses, and how their
+//! interrupt outputs reach the CPU.
+//!
+//! Routing, as on a PC with one CPU: PIT channel 0 drives IRQ0 and COM1
+//! IRQ4 of the 8259 pair; the pair's INTR reaches the CPU through the local
+//! APIC's LINT0 when it is in ExtINT mode (the reset state); the LAPIC's own
+//! timer and self-IPIs are delivered at their vectors. The LAPIC wins over
+//! the PIC when both have something.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use seraph_bus::{Bus, BusDevice};
 use seraph_clock::HostClock;
+use seraph_lapic::Lapic;
+use seraph_memory::layout::{LAPIC_BASE, LAPIC_SIZE};
+use seraph_pic::{Chip, PicPair, PicPort};
+use seraph_pit::{Pit, Port61};
 use seraph_serial::{Serial, SerialOutput};
 
 use crate::config::{MachineConfig, SerialSink};
 use crate::error::VmmError;
+
+/// PIT channel 0's line on the PIC.
+const IRQ_PIT: u8 = 0;
+/// COM1's line on the PIC.
+const IRQ_COM1: u8 = 4;
 
 /// Port 0x80, the POST/delay port: writes are accepted and dropped.
 #[derive(Debug, Default)]
@@ -20,6 +36,13 @@ impl BusDevice for PostPort {
     fn write(&mut self, _offset: u64, _data: &[u8]) {}
 }
 
+/// Where the interrupt about to be injected comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Lapic(u8),
+    Pic,
+}
+
 /// All devices of a machine.
 pub struct Devices {
     /// The port-I/O bus.
@@ -27,6 +50,9 @@ pub struct Devices {
     /// The MMIO bus.
     pub mmio: Bus,
     serial: Arc<Mutex<Serial>>,
+    pit: Arc<Mutex<Pit<HostClock>>>,
+    pic: Arc<Mutex<PicPair>>,
+    lapic: Arc<Mutex<Lapic<HostClock>>>,
 }
 
 impl std::fmt::Debug for Devices {
@@ -38,13 +64,18 @@ impl std::fmt::Debug for Devices {
     }
 }
 
+/// Locks a device; a device that panicked while locked is still used as is.
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn bus_err(e: seraph_bus::BusError) -> VmmError {
     VmmError::Internal(e.to_string())
 }
 
 impl Devices {
-    /// Builds the devices for `config`.
-    pub fn new(config: &MachineConfig, _clock: HostClock) -> Result<Self, VmmError> {
+    /// Builds the devices for `config`, timed by `clock`.
+    pub fn new(config: &MachineConfig, clock: HostClock) -> Result<Self, VmmError> {
         let output = match &config.serial {
             SerialSink::Stdout => SerialOutput::Stdout,
             SerialSink::File(path) => SerialOutput::File(path.clone()),
@@ -53,6 +84,10 @@ impl Devices {
         let serial = Serial::with_capture_limit(output, config.capture_limit)
             .map_err(|e| VmmError::Output(e.to_string()))?;
         let serial = Arc::new(Mutex::new(serial));
+        let pit = Arc::new(Mutex::new(Pit::new(clock)));
+        let pic = Arc::new(Mutex::new(PicPair::new()));
+        let lapic = Arc::new(Mutex::new(Lapic::new(clock)));
+
         let mut pio = Bus::new();
         pio.insert(
             "serial",
@@ -61,41 +96,116 @@ impl Devices {
             serial.clone(),
         )
         .map_err(bus_err)?;
+        pio.insert(
+            "pic-master",
+            0x20,
+            2,
+            Arc::new(Mutex::new(PicPort::new(pic.clone(), Chip::Master))),
+        )
+        .map_err(bus_err)?;
+        pio.insert(
+            "pic-slave",
+            0xa0,
+            2,
+            Arc::new(Mutex::new(PicPort::new(pic.clone(), Chip::Slave))),
+        )
+        .map_err(bus_err)?;
+        pio.insert("pit", 0x40, 4, pit.clone()).map_err(bus_err)?;
+        pio.insert(
+            "port61",
+            0x61,
+            1,
+            Arc::new(Mutex::new(Port61::new(pit.clone()))),
+        )
+        .map_err(bus_err)?;
         pio.insert("post", 0x80, 1, Arc::new(Mutex::new(PostPort)))
+            .map_err(bus_err)?;
+
+        let mut mmio = Bus::new();
+        mmio.insert("lapic", LAPIC_BASE, LAPIC_SIZE, lapic.clone())
             .map_err(bus_err)?;
         Ok(Self {
             pio,
-            mmio: Bus::new(),
+            mmio,
             serial,
+            pit,
+            pic,
+            lapic,
         })
     }
 
-    /// The highest-priority interrupt ready for the CPU, if any.
-    pub fn pending_interrupt(&mut self) -> Option<u8> {
-        None
+    /// Moves device interrupt outputs (PIT OUT0 edges, COM1) into the PIC.
+    fn route_lines(&mut self) {
+        let pit_edges = lock(&self.pit).take_irq0_edges();
+        let com1 = lock(&self.serial).take_irq();
+        if pit_edges > 0 || com1 {
+            let mut pic = lock(&self.pic);
+            if pit_edges > 0 {
+                pic.raise_edge(IRQ_PIT);
+            }
+            if com1 {
+                pic.raise_edge(IRQ_COM1);
+            }
+        }
     }
 
-    /// Tells the interrupt controllers the CPU took `vector`.
-    pub fn acknowledge(&mut self, _vector: u8) {}
+    fn next_source(&mut self) -> Option<Source> {
+        self.route_lines();
+        let mut lapic = lock(&self.lapic);
+        if let Some(vector) = lapic.pending_vector() {
+            return Some(Source::Lapic(vector));
+        }
+        (lapic.accepts_pic_interrupts() && lock(&self.pic).has_interrupt()).then_some(Source::Pic)
+    }
 
-    /// When the next device event (timer) is due, on the machine clock.
+    /// True if an interrupt is ready for the CPU.
+    pub fn interrupt_pending(&mut self) -> bool {
+        self.next_source().is_some()
+    }
+
+    /// Takes the highest-priority ready interrupt for injection (the
+    /// controllers see the CPU acknowledge it) and returns its vector.
+    pub fn take_interrupt(&mut self) -> Option<u8> {
+        match self.next_source()? {
+            Source::Lapic(vector) => {
+                lock(&self.lapic).acknowledge(vector);
+                Some(vector)
+            }
+            Source::Pic => lock(&self.pic).acknowledge(),
+        }
+    }
+
+    /// When the next interrupt-raising device event is due, on the machine
+    /// clock, counting only events that can reach the CPU; `None` if no
+    /// device will ever raise one by itself.
     pub fn next_deadline_ns(&self) -> Option<u64> {
-        None
+        let lapic = lock(&self.lapic);
+        let lapic_deadline = lapic.next_deadline_ns();
+        let pit_deadline = if lapic.accepts_pic_interrupts()
+            && lock(&self.pic).imr(Chip::Master) & (1 << IRQ_PIT) == 0
+        {
+            lock(&self.pit).next_deadline_ns()
+        } else {
+            None
+        };
+        match (lapic_deadline, pit_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The value of IA32_APIC_BASE for the vCPU's initial state.
+    pub fn apic_base(&self) -> u64 {
+        lock(&self.lapic).read_apic_base()
     }
 
     /// Flushes buffered output.
     pub fn flush(&mut self) {
-        self.serial
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .flush();
+        lock(&self.serial).flush();
     }
 
     /// The most recent serial output.
     pub fn serial_tail(&self) -> Vec<u8> {
-        self.serial
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .captured()
+        lock(&self.serial).captured()
     }
 }

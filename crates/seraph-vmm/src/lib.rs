@@ -16,6 +16,7 @@
 pub mod config;
 pub mod console;
 pub mod cpuid;
+pub mod deadline;
 pub mod devices;
 pub mod error;
 pub mod hypercall;

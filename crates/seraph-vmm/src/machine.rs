@@ -22,6 +22,7 @@ use vm_memory::{
 use crate::config::MachineConfig;
 use crate::console::Console;
 use crate::cpuid::guest_cpuid;
+use crate::deadline::DeadlineKicker;
 use crate::devices::Devices;
 use crate::error::VmmError;
 use crate::hypercall::{self, GuestFault, HYPERCALL_PORT, HypercallAction, HypercallContext};
@@ -195,7 +196,10 @@ impl<H: Hypervisor> Machine<H> {
         let cpuid = guest_cpuid(&hypervisor.supported_cpuid()?, hypervisor.name() == "whp");
         vcpu.set_cpuid(&cpuid)?;
 
+        let clock = HostClock::new();
+        let devices = Devices::new(&config, clock)?;
         let mut sregs: SpecialRegs = vcpu.special_regs()?;
+        sregs.apic_base = devices.apic_base();
         let gdt = &entry.gdt;
         sregs.cs = flat_segment(gdt.code_selector, true);
         let data = flat_segment(gdt.data_selector, false);
@@ -229,8 +233,6 @@ impl<H: Hypervisor> Machine<H> {
             ..Default::default()
         })?;
 
-        let clock = HostClock::new();
-        let devices = Devices::new(&config, clock)?;
         let stop = StopHandle {
             reason: Arc::new(AtomicU8::new(0)),
             kicker: vcpu.kicker(),
@@ -297,7 +299,10 @@ impl<H: Hypervisor> Machine<H> {
             (cancel, thread)
         });
         let mut stats = RunStats::default();
-        let result = self.run_loop(&mut stats);
+        let mut timer = DeadlineKicker::start(self.vcpu.kicker())
+            .map_err(|e| VmmError::Internal(format!("starting the timer thread: {e}")))?;
+        let result = self.run_loop(&mut stats, &mut timer);
+        drop(timer);
         if let Some((cancel, thread)) = watchdog {
             drop(cancel);
             let _ = thread.join();
@@ -353,58 +358,56 @@ impl<H: Hypervisor> Machine<H> {
     /// Delivers the highest pending interrupt if the guest can take it now,
     /// else asks for an interrupt window.
     fn deliver_interrupts(&mut self, stats: &mut RunStats) -> Result<(), VmmError> {
-        let Some(vector) = self.devices.pending_interrupt() else {
+        if !self.devices.interrupt_pending() {
             self.vcpu.request_interrupt_window(false);
             return Ok(());
-        };
-        if self.vcpu.can_inject_interrupt() {
+        }
+        if !self.vcpu.can_inject_interrupt() {
+            self.vcpu.request_interrupt_window(true);
+            return Ok(());
+        }
+        self.vcpu.request_interrupt_window(false);
+        if let Some(vector) = self.devices.take_interrupt() {
             self.vcpu.inject_interrupt(vector)?;
-            self.devices.acknowledge(vector);
             self.last_vector = Some(vector);
             stats.interrupt(vector);
-            self.vcpu.request_interrupt_window(false);
-        } else {
-            self.vcpu.request_interrupt_window(true);
         }
         Ok(())
     }
 
-    /// Handles a HLT: ends the run if the guest is idle or can never wake,
-    /// else sleeps until the next device event.
-    fn on_halt(&mut self, hlt: &mut HltTracker) -> Result<Option<RunOutcome>, VmmError> {
+    /// Decides what a HLT means: the end of the run if the guest is idle or
+    /// can never wake, else how long to wait for the next device event.
+    fn on_halt(&mut self, hlt: &mut HltTracker) -> Result<HaltAction, VmmError> {
         let regs = self.vcpu.regs()?;
+        let interrupts_on = regs.rflags & RFLAGS_IF != 0;
         self.debug(format_args!(
             "HLT at rip {:#x} (IF={})",
             regs.rip,
-            u8::from(regs.rflags & RFLAGS_IF != 0)
+            u8::from(interrupts_on)
         ));
-        let interrupts_on = regs.rflags & RFLAGS_IF != 0;
         if !interrupts_on {
             // Nothing maskable can wake it, and Seraph-V raises no NMI.
-            return Ok(Some(RunOutcome::DeadHalt { rip: regs.rip }));
+            return Ok(HaltAction::End(RunOutcome::DeadHalt { rip: regs.rip }));
         }
         let count = hlt.record(regs.rip);
         if count >= self.config.idle_hlts {
-            return Ok(Some(RunOutcome::Idle {
+            return Ok(HaltAction::End(RunOutcome::Idle {
                 kind: IdleKind::HltCount(count),
                 rip: regs.rip,
                 last_vector: self.last_vector,
             }));
         }
-        if self.devices.pending_interrupt().is_some() {
-            return Ok(None);
+        if self.devices.interrupt_pending() {
+            return Ok(HaltAction::Resume);
         }
-        match self.devices.next_deadline_ns() {
-            None => Ok(Some(RunOutcome::Idle {
+        Ok(match self.devices.next_deadline_ns() {
+            None => HaltAction::End(RunOutcome::Idle {
                 kind: IdleKind::NothingCanWake,
                 rip: regs.rip,
                 last_vector: self.last_vector,
-            })),
-            Some(deadline) => {
-                self.sleep_until(deadline);
-                Ok(None)
-            }
-        }
+            }),
+            Some(deadline) => HaltAction::SleepUntil(deadline),
+        })
     }
 
     /// Sleeps until clock time `deadline`, or until a stop is requested.
@@ -423,13 +426,19 @@ impl<H: Hypervisor> Machine<H> {
         }
     }
 
-    fn run_loop(&mut self, stats: &mut RunStats) -> Result<RunOutcome, VmmError> {
+    fn run_loop(
+        &mut self,
+        stats: &mut RunStats,
+        timer: &mut DeadlineKicker,
+    ) -> Result<RunOutcome, VmmError> {
         let mut hlt = HltTracker::default();
         loop {
             if let Some(reason) = self.stop.requested() {
                 return Ok(self.stopped_outcome(reason));
             }
             self.deliver_interrupts(stats)?;
+            let deadline = self.devices.next_deadline_ns();
+            timer.arm(deadline.map(|ns| self.clock.instant_at(ns)));
             let entered = Instant::now();
             let exit = self.vcpu.run();
             stats.in_guest += entered.elapsed();
@@ -502,11 +511,17 @@ impl<H: Hypervisor> Machine<H> {
                         }
                     }
                 }
-                VmExit::Halt => {
-                    if let Some(outcome) = self.on_halt(&mut hlt)? {
-                        return Ok(outcome);
+                VmExit::Halt => match self.on_halt(&mut hlt)? {
+                    HaltAction::End(outcome) => return Ok(outcome),
+                    HaltAction::Resume => {}
+                    HaltAction::SleepUntil(deadline) => {
+                        // The vCPU is not running: no kick needed while we wait.
+                        timer.arm(None);
+                        let slept = Instant::now();
+                        self.sleep_until(deadline);
+                        stats.halted += slept.elapsed();
                     }
-                }
+                },
                 VmExit::InterruptWindow | VmExit::Interrupted => {}
                 VmExit::Shutdown(reason) => {
                     self.debug(format_args!("shutdown: {reason:?}"));
@@ -552,6 +567,17 @@ impl<H: Hypervisor> Machine<H> {
             }
         }
     }
+}
+
+/// What to do after a HLT exit.
+#[derive(Debug)]
+enum HaltAction {
+    /// The run is over.
+    End(RunOutcome),
+    /// An interrupt is ready: enter the guest again to deliver it.
+    Resume,
+    /// Nothing is ready; the next device event is due at this clock time.
+    SleepUntil(u64),
 }
 
 /// Counts consecutive HLT exits at one RIP.

@@ -22,6 +22,8 @@ pub struct RunStats {
     pub hypercalls: BTreeMap<u64, u64>,
     /// Time spent inside the hypervisor's run call (guest time plus the hypervisor's own work).
     pub in_guest: Duration,
+    /// Time the VMM spent waiting for a timer while the guest was halted.
+    pub halted: Duration,
     /// Wall time of the whole run.
     pub total: Duration,
 }
@@ -61,9 +63,11 @@ impl RunStats {
         self.exits.values().sum()
     }
 
-    /// Time spent in the VMM's own code (total minus time inside `run`).
+    /// Time spent in the VMM's own code (total minus time in the guest and halted).
     pub fn in_vmm(&self) -> Duration {
-        self.total.saturating_sub(self.in_guest)
+        self.total
+            .saturating_sub(self.in_guest)
+            .saturating_sub(self.halted)
     }
 }
 
@@ -105,10 +109,12 @@ impl fmt::Display for RunStats {
         };
         writeln!(
             f,
-            "time: {:.3}s total, {:.3}s in guest ({:.1}%), {:.3}s in VMM ({:.1}%)",
+            "time: {:.3}s total, {:.3}s in guest ({:.1}%), {:.3}s halted ({:.1}%), {:.3}s in VMM ({:.1}%)",
             total,
             self.in_guest.as_secs_f64(),
             share(self.in_guest),
+            self.halted.as_secs_f64(),
+            share(self.halted),
             self.in_vmm().as_secs_f64(),
             share(self.in_vmm())
         )
@@ -129,13 +135,15 @@ mod tests {
         s.interrupt(0x20);
         s.unhandled("pio");
         s.total = Duration::from_millis(10);
-        s.in_guest = Duration::from_millis(7);
+        s.in_guest = Duration::from_millis(6);
+        s.halted = Duration::from_millis(1);
         assert_eq!(s.total_exits(), 3);
         assert_eq!(s.in_vmm(), Duration::from_millis(3));
         let text = s.to_string();
         assert!(text.contains("io-out             2"));
         assert!(text.contains("vector 0x20        1"));
         assert!(text.contains("unhandled pio accesses: 1"));
-        assert!(text.contains("(70.0%)"));
+        assert!(text.contains("0.006s in guest (60.0%)"));
+        assert!(text.contains("0.001s halted (10.0%)"));
     }
 }
