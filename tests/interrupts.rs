@@ -21,6 +21,13 @@ fn pit_wait_lapic_calibration_periodic_timer_and_pic_irq0_all_work() {
         "serial:\n{serial}"
     );
     assert!(serial.contains(" ticks in 10 ms\n"), "{serial}");
+    // IA32_APIC_BASE comes from the LAPIC model; the reserved-bit write and
+    // the unknown MSR were refused with #GP and counted.
+    assert!(
+        serial.contains("msr: IA32_APIC_BASE 0x00000000fee00900\n"),
+        "{serial}"
+    );
+    assert_eq!(report.stats.unhandled["msr"], 2);
     assert!(
         serial.contains("lapic: 10 periodic ticks at vector 0x20\n"),
         "{serial}"

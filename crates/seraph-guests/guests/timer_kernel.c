@@ -166,8 +166,20 @@ __attribute__((noreturn)) static void fatal_exception(u32 vector, u64 rip)
 EXCEPTION(0)
 EXCEPTION(6)
 EXCEPTION_WITH_CODE(8)
-EXCEPTION_WITH_CODE(13)
 EXCEPTION_WITH_CODE(14)
+
+/* #GP is expected while probing MSRs: then skip the 2-byte rdmsr/wrmsr. */
+static volatile u32 expect_gp;
+static volatile u32 gp_seen;
+
+__attribute__((interrupt)) static void exception_13(struct interrupt_frame *f, uword_t code)
+{
+    (void)code;
+    if (!expect_gp)
+        fatal_exception(13, f->ip);
+    gp_seen++;
+    f->ip += 2;
+}
 
 __attribute__((interrupt)) static void lapic_timer_isr(struct interrupt_frame *f)
 {
@@ -201,6 +213,43 @@ static void install_idt(void)
     set_gate(PIC_SLAVE_VECTOR + 7, spurious_isr);
     set_gate(SPURIOUS_VECTOR, spurious_isr);
     load_idt();
+}
+
+/* ---- MSRs ----------------------------------------------------------------- */
+
+#define MSR_IA32_APIC_BASE 0x1B
+#define MSR_NONEXISTENT 0x4B564D99 /* an unassigned index: #GP on hardware */
+
+static u64 rdmsr(u32 index)
+{
+    u32 lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(index));
+    return ((u64)hi << 32) | lo;
+}
+
+static void wrmsr(u32 index, u64 value)
+{
+    __asm__ volatile("wrmsr" : : "c"(index), "a"((u32)value), "d"((u32)(value >> 32)));
+}
+
+/* IA32_APIC_BASE reads the LAPIC's base with the enable and BSP bits;
+ * writing it back is accepted; an unknown MSR and a reserved bit raise #GP. */
+static void check_msrs(void)
+{
+    u64 base = rdmsr(MSR_IA32_APIC_BASE);
+    check(base == 0xFEE00900ULL, "IA32_APIC_BASE reads 0xFEE00900", base);
+    expect_gp = 1;
+    gp_seen = 0;
+    wrmsr(MSR_IA32_APIC_BASE, base);
+    check(gp_seen == 0, "IA32_APIC_BASE write-back accepted", gp_seen);
+    wrmsr(MSR_IA32_APIC_BASE, base | (1ULL << 40));
+    check(gp_seen == 1, "IA32_APIC_BASE reserved bit raises #GP", gp_seen);
+    (void)rdmsr(MSR_NONEXISTENT);
+    check(gp_seen == 2, "unknown MSR raises #GP", gp_seen);
+    expect_gp = 0;
+    serial_puts("msr: IA32_APIC_BASE ");
+    serial_put_hex(base);
+    serial_puts("\n");
 }
 
 /* ---- scenarios ---------------------------------------------------------- */
@@ -318,6 +367,7 @@ void kernel_main(const void *boot_info, u64 entry_rsp)
     serial_init();
     install_idt();
     say("timer kernel: start\n");
+    check_msrs();
 
     u32 ticks = lapic_calibrate();
     check(ticks > 0, "LAPIC calibration", ticks);

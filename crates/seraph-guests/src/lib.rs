@@ -112,6 +112,9 @@ pub const SERIAL_FLOOD: &[u8] = guest_elf!("serial_flood.elf");
 /// The timer test kernel (C, identity-linked): does what a real Seraph OS
 /// boot does with the PIT, LAPIC and PIC and checks that interrupts arrive.
 ///
+/// 0. MSRs: IA32_APIC_BASE reads 0xFEE0_0900 and takes its own value back,
+///    a reserved bit and an unknown MSR raise #GP (caught and skipped);
+///    serial `msr: IA32_APIC_BASE 0x00000000fee00900`;
 /// 1. PIT channel 0 mode 0 (count 11932) and the read-back loop until OUT;
 /// 2. LAPIC calibration against that 10 ms wait (Seraph OS's sequence);
 ///    serial `lapic: N ticks in 10 ms`;

@@ -60,6 +60,10 @@ pub struct VmConfig {
     /// in RDI, RSI, RDX, RCX). Needed where the hypervisor keeps VMCALL to
     /// itself (KVM); harmless where VMCALL exits natively (WHP).
     pub hypercall_port: Option<u16>,
+    /// MSRs whose reads and writes the VMM answers ([`VmExit::MsrRead`] /
+    /// [`VmExit::MsrWrite`]), e.g. IA32_APIC_BASE for a VMM-side local APIC.
+    /// Where the backend can, accesses to MSRs it does not know exit too.
+    pub vmm_msrs: Vec<u32>,
 }
 
 /// A range of host memory to show the guest as guest-physical memory.

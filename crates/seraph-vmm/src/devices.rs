@@ -73,7 +73,13 @@ fn bus_err(e: seraph_bus::BusError) -> VmmError {
     VmmError::Internal(e.to_string())
 }
 
+/// IA32_APIC_BASE: the local APIC's base address and enable bits.
+pub const MSR_IA32_APIC_BASE: u32 = 0x1b;
+
 impl Devices {
+    /// The MSRs the devices answer (the backend routes them to the VMM).
+    pub const MSRS: &'static [u32] = &[MSR_IA32_APIC_BASE];
+
     /// Builds the devices for `config`, timed by `clock`.
     pub fn new(config: &MachineConfig, clock: HostClock) -> Result<Self, VmmError> {
         let output = match &config.serial {
@@ -192,6 +198,17 @@ impl Devices {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Answers an MSR read; `None` means the MSR does not exist (#GP).
+    pub fn read_msr(&self, index: u32) -> Option<u64> {
+        (index == MSR_IA32_APIC_BASE).then(|| lock(&self.lapic).read_apic_base())
+    }
+
+    /// Takes an MSR write; `false` means #GP (unknown MSR or a value the
+    /// SDM refuses, such as reserved bits or x2APIC mode).
+    pub fn write_msr(&mut self, index: u32, value: u64) -> bool {
+        index == MSR_IA32_APIC_BASE && lock(&self.lapic).write_apic_base(value).is_ok()
     }
 
     /// The value of IA32_APIC_BASE for the vCPU's initial state.

@@ -178,6 +178,7 @@ impl<H: Hypervisor> Machine<H> {
 
         let mut vm = hypervisor.create_vm(&VmConfig {
             hypercall_port: Some(HYPERCALL_PORT),
+            vmm_msrs: Devices::MSRS.to_vec(),
         })?;
         for (slot, region) in mem.iter().enumerate() {
             let region = MemoryRegion {
@@ -546,14 +547,22 @@ impl<H: Hypervisor> Machine<H> {
                     self.debug(format_args!("debug exit at {pc:#x}"));
                 }
                 VmExit::MsrRead { index } => {
-                    self.debug(format_args!("unhandled MSR read {index:#x}: #GP"));
-                    self.vcpu.complete(Completion::MsrRead(None))?;
+                    let value = self.devices.read_msr(index);
+                    if value.is_none() {
+                        stats.unhandled("msr");
+                        self.debug(format_args!("unhandled MSR read {index:#x}: #GP"));
+                    }
+                    self.vcpu.complete(Completion::MsrRead(value))?;
                 }
                 VmExit::MsrWrite { index, value } => {
-                    self.debug(format_args!(
-                        "unhandled MSR write {index:#x} <- {value:#x}: #GP"
-                    ));
-                    self.vcpu.complete(Completion::MsrWrite(false))?;
+                    let accepted = self.devices.write_msr(index, value);
+                    if !accepted {
+                        stats.unhandled("msr");
+                        self.debug(format_args!(
+                            "refused MSR write {index:#x} <- {value:#x}: #GP"
+                        ));
+                    }
+                    self.vcpu.complete(Completion::MsrWrite(accepted))?;
                 }
                 VmExit::Cpuid { leaf, subleaf } => {
                     self.debug(format_args!("CPUID exit {leaf:#x}/{subleaf:#x}"));

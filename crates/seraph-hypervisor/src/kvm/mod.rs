@@ -16,7 +16,9 @@ mod kick;
 use std::sync::Arc;
 
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_enable_cap, kvm_userspace_memory_region};
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use kvm_ioctls::{
+    Kvm, MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VcpuExit, VcpuFd, VmFd,
+};
 
 use crate::exit::{Completion, Hypercall, InstructionBytes, ShutdownReason, VmExit};
 use crate::x86::{CpuidEntry, Regs, SpecialRegs};
@@ -95,9 +97,11 @@ impl crate::Hypervisor for KvmHypervisor {
             // read through the guest's page tables.
             let _ = vm.enable_cap(&cap);
         }
+        let user_msrs = enable_user_space_msrs(&vm, &config.vmm_msrs)?;
         Ok(KvmVm {
             vm,
             hypercall_port: config.hypercall_port,
+            user_msrs,
         })
     }
 
@@ -114,11 +118,69 @@ impl crate::Hypervisor for KvmHypervisor {
     }
 }
 
+/// Routes MSR accesses to user space: MSRs KVM does not know (so the VMM
+/// can report them) and the MSRs in `vmm_msrs` (through a deny filter).
+/// Returns false if this KVM lacks the capability (then KVM answers every
+/// MSR itself, with #GP for unknown ones).
+fn enable_user_space_msrs(vm: &VmFd, vmm_msrs: &[u32]) -> Result<bool> {
+    let cap = libc::c_ulong::from(kvm_bindings::KVM_CAP_X86_USER_SPACE_MSR);
+    if vm.check_extension_raw(cap) <= 0 {
+        return Ok(false);
+    }
+    let enable = kvm_enable_cap {
+        cap: kvm_bindings::KVM_CAP_X86_USER_SPACE_MSR,
+        args: [
+            u64::from(
+                kvm_bindings::KVM_MSR_EXIT_REASON_UNKNOWN
+                    | kvm_bindings::KVM_MSR_EXIT_REASON_FILTER,
+            ),
+            0,
+            0,
+            0,
+        ],
+        ..Default::default()
+    };
+    vm.enable_cap(&enable)
+        .map_err(call_err("KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"))?;
+    if vmm_msrs.is_empty() {
+        return Ok(true);
+    }
+    if vmm_msrs.len() > kvm_bindings::KVM_MSR_FILTER_MAX_RANGES as usize {
+        return Err(HypervisorError::Invalid(format!(
+            "{} VMM-handled MSRs; KVM filters at most {}",
+            vmm_msrs.len(),
+            kvm_bindings::KVM_MSR_FILTER_MAX_RANGES
+        )));
+    }
+    // One single-MSR range each, bitmap bit 0 clear: deny, so accesses exit.
+    let deny = [0u8];
+    let ranges: Vec<MsrFilterRange<'_>> = vmm_msrs
+        .iter()
+        .map(|&base| MsrFilterRange {
+            flags: MsrFilterRangeFlags::READ | MsrFilterRangeFlags::WRITE,
+            base,
+            msr_count: 1,
+            bitmap: &deny,
+        })
+        .collect();
+    vm.set_msr_filter(MsrFilterDefaultAction::ALLOW, &ranges)
+        .map_err(call_err("KVM_X86_SET_MSR_FILTER"))?;
+    Ok(true)
+}
+
 /// A KVM virtual machine.
 #[derive(Debug)]
 pub struct KvmVm {
     vm: VmFd,
     hypercall_port: Option<u16>,
+    user_msrs: bool,
+}
+
+impl KvmVm {
+    /// True if MSR accesses can exit to the VMM on this host.
+    pub fn user_space_msrs(&self) -> bool {
+        self.user_msrs
+    }
 }
 
 impl crate::Vm for KvmVm {
@@ -222,6 +284,11 @@ impl KvmVcpu {
                 len: data.len(),
                 data: data.as_ptr(),
             },
+            VcpuExit::X86Rdmsr(msr) => Located::Ready(VmExit::MsrRead { index: msr.index }),
+            VcpuExit::X86Wrmsr(msr) => Located::Ready(VmExit::MsrWrite {
+                index: msr.index,
+                value: msr.data,
+            }),
             VcpuExit::Hlt => Located::Ready(VmExit::Halt),
             VcpuExit::IrqWindowOpen => Located::Ready(VmExit::InterruptWindow),
             VcpuExit::Intr => Located::Ready(VmExit::Interrupted),
@@ -378,9 +445,26 @@ impl crate::Vcpu for KvmVcpu {
                 r.rax = result;
                 self.fd.set_regs(&r).map_err(call_err("KVM_SET_REGS"))
             }
-            other => Err(HypervisorError::Unsupported(format!(
-                "{other:?}: KVM answers CPUID and MSR accesses itself"
-            ))),
+            Completion::MsrRead(value) => {
+                let run = self.fd.get_kvm_run();
+                // SAFETY: only called to answer the KVM_EXIT_X86_RDMSR exit
+                // just returned, so the union holds the `msr` member; the
+                // fields are plain integers.
+                let msr = unsafe { &mut run.__bindgen_anon_1.msr };
+                msr.data = value.unwrap_or(0);
+                msr.error = u8::from(value.is_none());
+                Ok(())
+            }
+            Completion::MsrWrite(accepted) => {
+                let run = self.fd.get_kvm_run();
+                // SAFETY: as above, for KVM_EXIT_X86_WRMSR.
+                let msr = unsafe { &mut run.__bindgen_anon_1.msr };
+                msr.error = u8::from(!accepted);
+                Ok(())
+            }
+            Completion::Cpuid(_) => Err(HypervisorError::Unsupported(
+                "KVM answers CPUID itself from KVM_SET_CPUID2".into(),
+            )),
         }
     }
 
