@@ -10,7 +10,7 @@
 //!
 //! What is modelled: one processor's xAPIC (no x2APIC, no TSC-deadline
 //! timer, no relocation of the page), fixed-delivery self-IPIs, edge
-//! triggered interrupts only (TMR stays 0). See `docs/devices-timers.md`.
+//! triggered interrupts only (TMR stays 0). See `docs/devices.md`.
 
 #![forbid(unsafe_code)]
 
