@@ -35,7 +35,7 @@ pub struct MachineConfig {
     pub debug: bool,
     /// Consecutive HLTs at one RIP that count as idle.
     pub idle_hlts: u32,
-    /// Pre-map the kernel heap at PML4[384] (the original layout).
+    /// Pre-map the kernel heap at `PML4[384]` (the original layout).
     pub map_heap: bool,
     /// Bytes of serial and PRINT output kept for the report.
     pub capture_limit: usize,
