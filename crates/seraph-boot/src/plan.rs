@@ -23,7 +23,7 @@ use seraph_memory::layout::{
 };
 use seraph_memory::page_tables::{HeapMapping, PageTableLayout, write_page_tables};
 use seraph_memory::{MemoryError, validate_ram_size};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 use crate::boot_info::{
     BootInfo, DESC_SIZE, DESC_VERSION, FB_FORMAT_BGRA8, FLAG_FRAMEBUFFER, FLAG_SERIAL, MAGIC,
@@ -510,20 +510,7 @@ impl BootPlan {
     }
 }
 
-fn write_bytes(
-    mem: &GuestMemoryMmap,
-    what: &'static str,
-    bytes: &[u8],
-    addr: u64,
-) -> Result<(), MemoryError> {
-    mem.write_slice(bytes, GuestAddress(addr))
-        .map_err(|e| MemoryError::GuestWrite {
-            what,
-            addr,
-            len: bytes.len() as u64,
-            reason: e.to_string(),
-        })
-}
+use seraph_memory::write_guest as write_bytes;
 
 fn zero(mem: &GuestMemoryMmap, what: &'static str, p: Placement) -> Result<(), MemoryError> {
     static ZEROS: [u8; 0x1_0000] = [0; 0x1_0000];
@@ -543,6 +530,7 @@ mod tests {
     use crate::elf::test_elf::{build, higher_half_kernel, identity_kernel, load};
     use crate::memory_map::validate;
     use seraph_memory::{create_guest_memory, read_virt, translate};
+    use vm_memory::{Bytes, GuestAddress};
 
     fn plan_for(bytes: &[u8], config: &BootConfig) -> (KernelImage, BootPlan) {
         let kernel = KernelImage::parse(bytes, config.ram_size).unwrap();

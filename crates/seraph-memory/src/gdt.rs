@@ -14,7 +14,7 @@
 //! a segment. The TSS (104 bytes) has IST1 = the given stack top, all other
 //! stack pointers zero and the I/O map base at 104 (no I/O permission bitmap).
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 use crate::error::MemoryError;
 use crate::layout::ranges_overlap;
@@ -122,17 +122,8 @@ pub fn write_gdt_and_tss(
     tss[TSS_IST1..TSS_IST1 + 8].copy_from_slice(&ist1_stack_top.to_le_bytes());
     tss[TSS_IOMAP_BASE..TSS_IOMAP_BASE + 2].copy_from_slice(&(TSS_SIZE as u16).to_le_bytes());
 
-    let write = |what: &'static str, bytes: &[u8], addr: u64| {
-        mem.write_slice(bytes, GuestAddress(addr))
-            .map_err(|e| MemoryError::GuestWrite {
-                what,
-                addr,
-                len: bytes.len() as u64,
-                reason: e.to_string(),
-            })
-    };
-    write("GDT", &gdt, gdt_addr)?;
-    write("TSS", &tss, tss_addr)?;
+    crate::guest_ram::write_guest(mem, "GDT", &gdt, gdt_addr)?;
+    crate::guest_ram::write_guest(mem, "TSS", &tss, tss_addr)?;
 
     Ok(GdtLayout {
         gdt_base: gdt_addr,
@@ -150,6 +141,7 @@ mod tests {
     use super::*;
     use crate::guest_ram::create_guest_memory;
     use crate::layout::MIB;
+    use vm_memory::{Bytes, GuestAddress};
 
     #[test]
     fn descriptors_are_byte_exact() {

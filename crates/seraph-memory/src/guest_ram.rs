@@ -51,6 +51,24 @@ pub fn create_guest_memory(ram_size: u64) -> Result<GuestMemoryMmap, MemoryError
     .map_err(|e| MemoryError::Mmap(e.to_string()))
 }
 
+/// Writes `bytes` at guest-physical `addr`, naming `what` in the error if
+/// the range is not all guest memory.
+pub fn write_guest(
+    mem: &GuestMemoryMmap,
+    what: &'static str,
+    bytes: &[u8],
+    addr: u64,
+) -> Result<(), MemoryError> {
+    use vm_memory::{Bytes, GuestAddress};
+    mem.write_slice(bytes, GuestAddress(addr))
+        .map_err(|e| MemoryError::GuestWrite {
+            what,
+            addr,
+            len: bytes.len() as u64,
+            reason: e.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ pub mod walk;
 
 pub use error::{MemoryError, WalkError};
 pub use gdt::{GdtLayout, write_gdt_and_tss};
-pub use guest_ram::{create_guest_memory, validate_ram_size};
+pub use guest_ram::{create_guest_memory, validate_ram_size, write_guest};
 pub use page_tables::{HeapMapping, PageTableLayout, write_page_tables};
 pub use walk::{read_virt, translate};
 

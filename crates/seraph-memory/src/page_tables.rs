@@ -30,7 +30,7 @@
 //! No entry sets U/S, A, D or G. The physical map covers RAM rounded up to
 //! 2 MiB and is executable (higher-half kernels run from it).
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
 use crate::error::MemoryError;
 use crate::layout::{
@@ -246,13 +246,7 @@ pub fn write_page_tables(
     layout: &PageTableLayout,
 ) -> Result<(), MemoryError> {
     let bytes = layout.build()?;
-    mem.write_slice(&bytes, GuestAddress(layout.base))
-        .map_err(|e| MemoryError::GuestWrite {
-            what: "page tables",
-            addr: layout.base,
-            len: layout.size(),
-            reason: e.to_string(),
-        })
+    crate::guest_ram::write_guest(mem, "page tables", &bytes, layout.base)
 }
 
 #[cfg(test)]
@@ -260,6 +254,7 @@ mod tests {
     use super::*;
     use crate::guest_ram::create_guest_memory;
     use crate::layout::{DEFAULT_HEAP_BACKING, MIB};
+    use vm_memory::{Bytes, GuestAddress};
 
     fn entry(mem: &GuestMemoryMmap, addr: u64) -> u64 {
         mem.read_obj::<u64>(GuestAddress(addr)).unwrap()
