@@ -5,51 +5,45 @@ use kvm_ioctls::VcpuExit;
 
 use crate::x86::{CpuidEntry, DescriptorTable, Regs, Segment, SpecialRegs};
 
-pub(super) fn regs_from_kvm(r: &kvm_regs) -> Regs {
-    Regs {
-        rax: r.rax,
-        rbx: r.rbx,
-        rcx: r.rcx,
-        rdx: r.rdx,
-        rsi: r.rsi,
-        rdi: r.rdi,
-        rsp: r.rsp,
-        rbp: r.rbp,
-        r8: r.r8,
-        r9: r.r9,
-        r10: r.r10,
-        r11: r.r11,
-        r12: r.r12,
-        r13: r.r13,
-        r14: r.r14,
-        r15: r.r15,
-        rip: r.rip,
-        rflags: r.rflags,
-    }
+/// Generates both directions of a field-by-field conversion between two
+/// structs with the same field names.
+macro_rules! mirror_conversions {
+    ($from_kvm:ident, $to_kvm:ident, $kvm:ident, $ours:ident { $($field:ident),* $(,)? }) => {
+        pub(super) fn $from_kvm(r: &$kvm) -> $ours {
+            $ours { $($field: r.$field),* }
+        }
+
+        pub(super) fn $to_kvm(r: &$ours) -> $kvm {
+            $kvm { $($field: r.$field),* }
+        }
+    };
 }
 
-pub(super) fn regs_to_kvm(r: &Regs) -> kvm_regs {
-    kvm_regs {
-        rax: r.rax,
-        rbx: r.rbx,
-        rcx: r.rcx,
-        rdx: r.rdx,
-        rsi: r.rsi,
-        rdi: r.rdi,
-        rsp: r.rsp,
-        rbp: r.rbp,
-        r8: r.r8,
-        r9: r.r9,
-        r10: r.r10,
-        r11: r.r11,
-        r12: r.r12,
-        r13: r.r13,
-        r14: r.r14,
-        r15: r.r15,
-        rip: r.rip,
-        rflags: r.rflags,
+mirror_conversions!(
+    regs_from_kvm,
+    regs_to_kvm,
+    kvm_regs,
+    Regs {
+        rax,
+        rbx,
+        rcx,
+        rdx,
+        rsi,
+        rdi,
+        rsp,
+        rbp,
+        r8,
+        r9,
+        r10,
+        r11,
+        r12,
+        r13,
+        r14,
+        r15,
+        rip,
+        rflags,
     }
-}
+);
 
 fn segment_from_kvm(s: &kvm_segment) -> Segment {
     Segment {
