@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use seraph_hypervisor::kvm::KvmHypervisor;
 use seraph_vmm::{Machine, MachineConfig, SerialSink, VmmError, exit_code};
 
 use crate::args::{Args, SerialArg};
@@ -126,6 +125,20 @@ fn check_screenshot_path(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The host's hypervisor: KVM on Linux.
+#[cfg(target_os = "linux")]
+fn open_hypervisor()
+-> Result<seraph_hypervisor::kvm::KvmHypervisor, seraph_hypervisor::HypervisorError> {
+    seraph_hypervisor::kvm::KvmHypervisor::new()
+}
+
+/// The host's hypervisor: the Windows Hypervisor Platform on Windows.
+#[cfg(windows)]
+fn open_hypervisor()
+-> Result<seraph_hypervisor::whp::WhpHypervisor, seraph_hypervisor::HypervisorError> {
+    seraph_hypervisor::whp::WhpHypervisor::new()
+}
+
 fn config_from(args: &Args) -> MachineConfig {
     MachineConfig {
         memory_size: args.memory,
@@ -157,8 +170,8 @@ fn run() -> Result<i32, Failure> {
     if !args.no_screenshot {
         check_screenshot_path(&args.screenshot)?;
     }
-    let kvm = KvmHypervisor::new().map_err(|e| Failure::from(VmmError::from(e)))?;
-    let mut machine = Machine::new(&kvm, config, &kernel)?;
+    let hypervisor = open_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
+    let mut machine = Machine::new(&hypervisor, config, &kernel)?;
     let _ctrl_c = interrupt::on_ctrl_c(machine.stop_handle());
     let report = machine.run()?;
 
