@@ -179,21 +179,26 @@ fn run() -> Result<i32, Failure> {
     if args.stats {
         eprint!("{}", report.stats);
     }
-    let pixels = machine.framebuffer()?;
-    let geometry = machine.framebuffer_geometry();
-    if args.ascii {
-        print!(
-            "{}",
-            seraph_framebuffer::ascii_preview(&pixels, geometry, 80)
-        );
-    }
-    if !args.no_screenshot {
-        seraph_framebuffer::save_screenshot(&args.screenshot, &pixels, geometry).map_err(|e| {
-            Failure::new(
-                exit_code::CANT_CREATE,
-                format!("saving the screenshot: {e}"),
-            )
-        })?;
+    // Copy the 3 MiB framebuffer out of guest memory only if it is used.
+    if args.ascii || !args.no_screenshot {
+        let pixels = machine.framebuffer()?;
+        let geometry = machine.framebuffer_geometry();
+        if args.ascii {
+            print!(
+                "{}",
+                seraph_framebuffer::ascii_preview(&pixels, geometry, 80)
+            );
+        }
+        if !args.no_screenshot {
+            seraph_framebuffer::save_screenshot(&args.screenshot, &pixels, geometry).map_err(
+                |e| {
+                    Failure::new(
+                        exit_code::CANT_CREATE,
+                        format!("saving the screenshot: {e}"),
+                    )
+                },
+            )?;
+        }
     }
     Ok(report.exit_code())
 }

@@ -465,9 +465,11 @@ impl BootPlan {
         }
     }
 
-    /// Loads the kernel, zeroes the arena, stacks and boot-info page, and
+    /// Loads the kernel, zeroes the stacks and boot-info page, and
     /// writes page tables, GDT/TSS, boot info and memory map. `kernel` and
-    /// `kernel_bytes` must be what the plan was made from.
+    /// `kernel_bytes` must be what the plan was made from. `mem` must be
+    /// fresh from [`seraph_memory::create_guest_memory`] (all zero): the
+    /// primordial arena is promised zeroed and is left untouched.
     pub fn write(
         &self,
         mem: &GuestMemoryMmap,
@@ -481,8 +483,10 @@ impl BootPlan {
         {
             return Err(PlanError::KernelMismatch);
         }
+        // The 16 MiB arena is not written: fresh guest memory (see
+        // `create_guest_memory`) is already zero, and touching it would cost
+        // 4096 page faults and 16 MiB of host memory before the guest runs.
         for (what, p) in [
-            ("primordial arena", self.arena),
             ("initial stack", self.stack),
             ("IST1 stack", self.ist_stack),
             ("boot info", self.boot_info),
