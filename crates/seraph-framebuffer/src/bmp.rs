@@ -1,7 +1,7 @@
 //! 24-bit uncompressed BMP: writer, and a one-pixel reader for checks.
 
 use crate::error::{FramebufferError, Result};
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, PixelFormat};
 
 /// BITMAPFILEHEADER (14 bytes) + BITMAPINFOHEADER (40 bytes): where the
 /// pixel array starts.
@@ -64,8 +64,23 @@ pub fn encode_bmp(pixels: &[u8], geom: &Geometry) -> Result<Vec<u8>> {
 
     for y in (0..geom.height()).rev() {
         let line_start = out.len();
-        for [r, g, b] in geom.row_rgb(pixels, y) {
-            out.extend_from_slice(&[b, g, r]);
+        match geom.format() {
+            // The guest's native format: copy B, G, R straight out of each
+            // 4-byte pixel (the common case, and the hot loop of a screenshot).
+            PixelFormat::Bgra8 => {
+                let start = y as usize * geom.stride() as usize;
+                let len = geom.width() as usize * 4;
+                if let Some(line) = pixels.get(start..start + len) {
+                    for px in line.chunks_exact(4) {
+                        out.extend_from_slice(&px[..3]);
+                    }
+                }
+            }
+            _ => {
+                for [r, g, b] in geom.row_rgb(pixels, y) {
+                    out.extend_from_slice(&[b, g, r]);
+                }
+            }
         }
         // Pads the line (and would fill a line the buffer lacked: never
         // happens after check_buffer, but keeps the file well formed).

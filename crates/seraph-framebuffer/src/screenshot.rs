@@ -45,7 +45,9 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Encodes the framebuffer (PNG for a `.png` path, any case; BMP otherwise)
 /// and writes it to `path` atomically: the bytes go to a temporary file in
-/// the same directory, which is synced and then renamed over `path`. On any
+/// the same directory, which is then renamed over `path` (not fsynced: a
+/// screenshot need not survive a host crash, and a sync costs milliseconds
+/// at the end of every run). On any
 /// failure the temporary file is removed and `path` is left as it was; the
 /// error names `path`.
 pub fn save_screenshot(path: &Path, pixels: &[u8], geom: &Geometry) -> Result<ImageKind> {
@@ -106,7 +108,6 @@ fn fill_and_rename(
 ) -> std::result::Result<(), (String, std::io::Error)> {
     let at = |what: &str| format!("{what} temporary file `{}`", temp.display());
     file.write_all(bytes).map_err(|e| (at("writing"), e))?;
-    file.sync_all().map_err(|e| (at("syncing"), e))?;
     drop(file);
     fs::rename(temp, path).map_err(|e| (at("renaming"), e))
 }
