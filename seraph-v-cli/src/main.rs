@@ -154,6 +154,7 @@ fn config_from(args: &Args) -> MachineConfig {
         debug: args.debug,
         idle_hlts: args.idle_hlts,
         map_heap: args.map_heap,
+        timing: args.stats,
         ..MachineConfig::default()
     }
 }

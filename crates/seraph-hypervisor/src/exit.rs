@@ -206,6 +206,32 @@ pub enum ExitKind {
 }
 
 impl ExitKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ExitKind; 17] = [
+        ExitKind::IoIn,
+        ExitKind::IoOut,
+        ExitKind::MmioRead,
+        ExitKind::MmioWrite,
+        ExitKind::Hypercall,
+        ExitKind::Halt,
+        ExitKind::InterruptWindow,
+        ExitKind::Interrupted,
+        ExitKind::Shutdown,
+        ExitKind::Debug,
+        ExitKind::MsrRead,
+        ExitKind::MsrWrite,
+        ExitKind::Cpuid,
+        ExitKind::EmulationFailure,
+        ExitKind::FailedEntry,
+        ExitKind::InternalError,
+        ExitKind::Unknown,
+    ];
+
+    /// This kind's position in [`ExitKind::ALL`], for counting in an array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// A short lower-case name for reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -266,6 +292,17 @@ mod tests {
         assert_eq!(ib.to_string(), "0f 01 c1");
         let long = InstructionBytes::from_slice(&[0x90; 20]);
         assert_eq!(long.as_slice().len(), 15);
+    }
+
+    #[test]
+    fn all_lists_every_kind_at_its_index() {
+        for (i, kind) in ExitKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+        let mut names: Vec<_> = ExitKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ExitKind::ALL.len());
     }
 
     #[test]

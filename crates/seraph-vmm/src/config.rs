@@ -39,6 +39,8 @@ pub struct MachineConfig {
     pub map_heap: bool,
     /// Bytes of serial and PRINT output kept for the report.
     pub capture_limit: usize,
+    /// Measure time in the guest versus in the VMM (two clock reads per exit).
+    pub timing: bool,
 }
 
 impl Default for MachineConfig {
@@ -54,6 +56,7 @@ impl Default for MachineConfig {
             idle_hlts: 100,
             map_heap: false,
             capture_limit: 64 * 1024,
+            timing: false,
         }
     }
 }

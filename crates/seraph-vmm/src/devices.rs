@@ -9,16 +9,34 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use seraph_bus::{Bus, BusDevice};
+use seraph_bus::{Bus, BusDevice, DeviceIndex};
 use seraph_clock::HostClock;
 use seraph_lapic::Lapic;
 use seraph_memory::layout::{LAPIC_BASE, LAPIC_SIZE};
 use seraph_pic::{Chip, PicPair, PicPort};
 use seraph_pit::{Pit, Port61};
-use seraph_serial::{Serial, SerialOutput};
+use seraph_serial::{Serial, SerialIrq, SerialOutput};
 
 use crate::config::{MachineConfig, SerialSink};
 use crate::error::VmmError;
+
+/// Devices whose register writes can change what interrupt is pending or
+/// when the next one is due. COM1 is not among them: its interrupt request
+/// is an atomic flag checked directly.
+const INTERRUPT_DEVICES: &[&str] = &["pic-master", "pic-slave", "pit", "port61", "lapic"];
+
+/// Devices whose register reads can too (an 8259 read in poll mode is an
+/// interrupt acknowledge). LAPIC and PIT reads change no interrupt state.
+const READ_SENSITIVE_DEVICES: &[&str] = &["pic-master", "pic-slave"];
+
+/// Which bus an access went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    /// Port I/O.
+    Pio,
+    /// Memory-mapped I/O.
+    Mmio,
+}
 
 /// PIT channel 0's line on the PIC.
 const IRQ_PIT: u8 = 0;
@@ -53,6 +71,13 @@ pub struct Devices {
     pit: Arc<Mutex<Pit<HostClock>>>,
     pic: Arc<Mutex<PicPair>>,
     lapic: Arc<Mutex<Lapic<HostClock>>>,
+    serial_irq: SerialIrq,
+    /// Per device position on each bus: does a write (`.0`) or a read
+    /// (`.1`) there call for a poll?
+    pio_sensitive: Vec<(bool, bool)>,
+    mmio_sensitive: Vec<(bool, bool)>,
+    /// Something may have changed the interrupt state since the last poll.
+    dirty: bool,
 }
 
 impl std::fmt::Debug for Devices {
@@ -130,14 +155,49 @@ impl Devices {
         let mut mmio = Bus::new();
         mmio.insert("lapic", LAPIC_BASE, LAPIC_SIZE, lapic.clone())
             .map_err(bus_err)?;
+        let serial_irq = lock(&serial).irq_line();
         Ok(Self {
+            pio_sensitive: sensitivity(&pio),
+            mmio_sensitive: sensitivity(&mmio),
             pio,
             mmio,
             serial,
             pit,
             pic,
             lapic,
+            serial_irq,
+            dirty: true,
         })
+    }
+
+    /// Notes a bus access that `device` answered (or nobody, `None`): a
+    /// write to an interrupt controller or timer, or a PIC read, calls for
+    /// a poll.
+    pub fn touched(&mut self, bus: BusKind, device: Option<DeviceIndex>, write: bool) {
+        let map = match bus {
+            BusKind::Pio => &self.pio_sensitive,
+            BusKind::Mmio => &self.mmio_sensitive,
+        };
+        if let Some(&(on_write, on_read)) = device.and_then(|d| map.get(d.0)) {
+            self.dirty |= if write { on_write } else { on_read };
+        }
+    }
+
+    /// Notes an event after which the interrupt state must be looked at
+    /// (a kick at a timer deadline, an interrupt window, a halt, an MSR).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// True if the interrupt state may have changed since the last poll:
+    /// the run loop skips the controllers (and their locks) otherwise.
+    pub fn needs_poll(&self) -> bool {
+        self.dirty || self.serial_irq.is_pending()
+    }
+
+    /// Records a finished poll; `still_pending` keeps the next one due.
+    pub fn polled(&mut self, still_pending: bool) {
+        self.dirty = still_pending;
     }
 
     /// Moves device interrupt outputs (PIT OUT0 edges, COM1) into the PIC.
@@ -208,6 +268,7 @@ impl Devices {
     /// Takes an MSR write; `false` means #GP (unknown MSR or a value the
     /// SDM refuses, such as reserved bits or x2APIC mode).
     pub fn write_msr(&mut self, index: u32, value: u64) -> bool {
+        self.dirty = true;
         index == MSR_IA32_APIC_BASE && lock(&self.lapic).write_apic_base(value).is_ok()
     }
 
@@ -225,4 +286,18 @@ impl Devices {
     pub fn serial_tail(&self) -> Vec<u8> {
         lock(&self.serial).captured()
     }
+}
+
+/// For each device position on `bus`: do its writes, and its reads, affect
+/// interrupt state?
+fn sensitivity(bus: &Bus) -> Vec<(bool, bool)> {
+    (0..bus.len())
+        .map(|i| {
+            let name = bus.name(DeviceIndex(i)).unwrap_or("");
+            (
+                INTERRUPT_DEVICES.contains(&name),
+                READ_SENSITIVE_DEVICES.contains(&name),
+            )
+        })
+        .collect()
 }

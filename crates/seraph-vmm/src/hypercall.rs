@@ -89,6 +89,9 @@ fn print(addr: u64, len: u64, ctx: &mut impl HypercallContext, scratch: &mut Vec
     // len <= PRINT_MAX, so this fits in usize on every host.
     let n = len as usize;
     scratch.clear();
+    // Exactly n: `resize` alone grows by doubling, and a 40 KiB PRINT
+    // followed by a 64 KiB one would leave an 80 KiB buffer behind.
+    scratch.reserve_exact(n);
     scratch.resize(n, 0);
     // Read all of it before printing anything: a fault halfway prints nothing.
     if ctx.read_guest_virtual(addr, scratch).is_err() {
@@ -168,6 +171,27 @@ mod tests {
             call(PRINT, 0x1000, u64::MAX),
             (HypercallAction::Return(EINVAL), vec![])
         );
+    }
+
+    #[test]
+    fn scratch_never_grows_past_print_max() {
+        // Found by the `hypercall` fuzz target: growing 40 000 -> 65 536
+        // bytes doubled the buffer to 80 000.
+        let mut ctx = Fake { printed: vec![] };
+        let mut scratch = Vec::new();
+        for len in [1, 0x1000, 40_000, PRINT_MAX, 3, PRINT_MAX] {
+            let call = Hypercall {
+                nr: PRINT,
+                args: [0, len, 0, 0],
+            };
+            let _ = dispatch(&call, &mut ctx, &mut scratch);
+            assert!(
+                scratch.capacity() <= PRINT_MAX as usize,
+                "{}",
+                scratch.capacity()
+            );
+        }
+        assert!(scratch.capacity() >= PRINT_MAX as usize);
     }
 
     #[test]

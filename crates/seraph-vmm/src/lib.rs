@@ -23,6 +23,7 @@ pub mod hypercall;
 pub mod machine;
 pub mod report;
 pub mod stats;
+mod tally;
 
 pub use config::{MachineConfig, SerialSink};
 pub use error::VmmError;

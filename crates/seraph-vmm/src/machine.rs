@@ -23,11 +23,13 @@ use crate::config::MachineConfig;
 use crate::console::Console;
 use crate::cpuid::guest_cpuid;
 use crate::deadline::DeadlineKicker;
+use crate::devices::BusKind;
 use crate::devices::Devices;
 use crate::error::VmmError;
 use crate::hypercall::{self, GuestFault, HYPERCALL_PORT, HypercallAction, HypercallContext};
 use crate::report::{CpuSnapshot, IdleKind, RunOutcome};
 use crate::stats::RunStats;
+use crate::tally::Tally;
 
 // CR0, CR4 and EFER bits of the spec's entry state.
 const CR0_PE: u64 = 1 << 0;
@@ -299,16 +301,16 @@ impl<H: Hypervisor> Machine<H> {
             });
             (cancel, thread)
         });
-        let mut stats = RunStats::default();
+        let mut tally = Tally::new(self.devices.pio.len(), self.devices.mmio.len());
         let mut timer = DeadlineKicker::start(self.vcpu.kicker())
             .map_err(|e| VmmError::Internal(format!("starting the timer thread: {e}")))?;
-        let result = self.run_loop(&mut stats, &mut timer);
+        let result = self.run_loop(&mut tally, &mut timer);
         drop(timer);
         if let Some((cancel, thread)) = watchdog {
             drop(cancel);
             let _ = thread.join();
         }
-        stats.total = started.elapsed();
+        let stats = tally.into_stats(&self.devices.pio, &self.devices.mmio, started.elapsed());
         self.devices.flush();
         let outcome = result?;
         Ok(RunReport {
@@ -356,23 +358,34 @@ impl<H: Hypervisor> Machine<H> {
         None
     }
 
-    /// Delivers the highest pending interrupt if the guest can take it now,
-    /// else asks for an interrupt window.
-    fn deliver_interrupts(&mut self, stats: &mut RunStats) -> Result<(), VmmError> {
-        if !self.devices.interrupt_pending() {
+    /// If the interrupt state may have changed: delivers the highest ready
+    /// interrupt if the guest can take it now (else asks for an interrupt
+    /// window) and re-arms the deadline kick. Skipped, lock-free, otherwise.
+    fn service_interrupts(
+        &mut self,
+        tally: &mut Tally,
+        timer: &mut DeadlineKicker,
+    ) -> Result<(), VmmError> {
+        if !self.devices.needs_poll() {
+            return Ok(());
+        }
+        let pending = self.devices.interrupt_pending();
+        if !pending {
             self.vcpu.request_interrupt_window(false);
-            return Ok(());
-        }
-        if !self.vcpu.can_inject_interrupt() {
+        } else if !self.vcpu.can_inject_interrupt() {
             self.vcpu.request_interrupt_window(true);
-            return Ok(());
+        } else {
+            self.vcpu.request_interrupt_window(false);
+            if let Some(vector) = self.devices.take_interrupt() {
+                self.vcpu.inject_interrupt(vector)?;
+                self.last_vector = Some(vector);
+                tally.interrupt(vector);
+            }
         }
-        self.vcpu.request_interrupt_window(false);
-        if let Some(vector) = self.devices.take_interrupt() {
-            self.vcpu.inject_interrupt(vector)?;
-            self.last_vector = Some(vector);
-            stats.interrupt(vector);
-        }
+        let deadline = self.devices.next_deadline_ns();
+        timer.arm(deadline.map(|ns| self.clock.instant_at(ns)));
+        // While something is pending, look again after the next exit.
+        self.devices.polled(pending);
         Ok(())
     }
 
@@ -429,20 +442,21 @@ impl<H: Hypervisor> Machine<H> {
 
     fn run_loop(
         &mut self,
-        stats: &mut RunStats,
+        tally: &mut Tally,
         timer: &mut DeadlineKicker,
     ) -> Result<RunOutcome, VmmError> {
         let mut hlt = HltTracker::default();
+        let timing = self.config.timing;
         loop {
             if let Some(reason) = self.stop.requested() {
                 return Ok(self.stopped_outcome(reason));
             }
-            self.deliver_interrupts(stats)?;
-            let deadline = self.devices.next_deadline_ns();
-            timer.arm(deadline.map(|ns| self.clock.instant_at(ns)));
-            let entered = Instant::now();
+            self.service_interrupts(tally, timer)?;
+            let entered = timing.then(Instant::now);
             let exit = self.vcpu.run();
-            stats.in_guest += entered.elapsed();
+            if let Some(entered) = entered {
+                tally.in_guest += entered.elapsed();
+            }
             let exit = match exit {
                 Ok(exit) => exit,
                 Err(HypervisorError::Call { call, source }) => {
@@ -452,54 +466,52 @@ impl<H: Hypervisor> Machine<H> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            stats.exit(exit.kind());
+            tally.exit(exit.kind());
             match exit {
-                VmExit::IoIn { port, data } => match self.devices.pio.read(u64::from(port), data) {
-                    Some(dev) => stats.device(self.devices.pio.name(dev).unwrap_or("?")),
-                    None => {
+                VmExit::IoIn { port, data } => {
+                    let device = self.devices.pio.read(u64::from(port), data);
+                    if device.is_none() {
                         data.fill(0xff);
-                        stats.unhandled("pio");
                         self.debug(format_args!("unhandled port read {port:#x}"));
                     }
-                },
+                    tally.access(BusKind::Pio, device);
+                    self.devices.touched(BusKind::Pio, device, false);
+                }
                 VmExit::IoOut { port, data } => {
                     hlt.reset();
-                    match self.devices.pio.write(u64::from(port), data) {
-                        Some(dev) => stats.device(self.devices.pio.name(dev).unwrap_or("?")),
-                        None => {
-                            stats.unhandled("pio");
-                            if self.config.debug {
-                                eprintln!(
-                                    "[seraph-v] unhandled port write {port:#x} <- {:#x}",
-                                    seraph_bus::le_value(data)
-                                );
-                            }
-                        }
+                    let device = self.devices.pio.write(u64::from(port), data);
+                    if device.is_none() && self.config.debug {
+                        eprintln!(
+                            "[seraph-v] unhandled port write {port:#x} <- {:#x}",
+                            seraph_bus::le_value(data)
+                        );
                     }
+                    tally.access(BusKind::Pio, device);
+                    self.devices.touched(BusKind::Pio, device, true);
                 }
-                VmExit::MmioRead { addr, data } => match self.devices.mmio.read(addr, data) {
-                    Some(dev) => stats.device(self.devices.mmio.name(dev).unwrap_or("?")),
-                    None => {
+                VmExit::MmioRead { addr, data } => {
+                    let device = self.devices.mmio.read(addr, data);
+                    if device.is_none() {
                         data.fill(0xff);
-                        stats.unhandled("mmio");
                         self.debug(format_args!("unhandled MMIO read {addr:#x}"));
                     }
-                },
-                VmExit::MmioWrite { addr, data } => match self.devices.mmio.write(addr, data) {
-                    Some(dev) => stats.device(self.devices.mmio.name(dev).unwrap_or("?")),
-                    None => {
-                        stats.unhandled("mmio");
-                        if self.config.debug {
-                            eprintln!(
-                                "[seraph-v] unhandled MMIO write {addr:#x} <- {:#x}",
-                                seraph_bus::le_value(data)
-                            );
-                        }
+                    tally.access(BusKind::Mmio, device);
+                    self.devices.touched(BusKind::Mmio, device, false);
+                }
+                VmExit::MmioWrite { addr, data } => {
+                    let device = self.devices.mmio.write(addr, data);
+                    if device.is_none() && self.config.debug {
+                        eprintln!(
+                            "[seraph-v] unhandled MMIO write {addr:#x} <- {:#x}",
+                            seraph_bus::le_value(data)
+                        );
                     }
-                },
+                    tally.access(BusKind::Mmio, device);
+                    self.devices.touched(BusKind::Mmio, device, true);
+                }
                 VmExit::Hypercall(call) => {
                     hlt.reset();
-                    stats.hypercall(call.nr);
+                    tally.hypercall(call.nr);
                     let mut scratch = std::mem::take(&mut self.scratch);
                     let action = hypercall::dispatch(&call, &mut GuestView(self), &mut scratch);
                     self.scratch = scratch;
@@ -512,18 +524,21 @@ impl<H: Hypervisor> Machine<H> {
                         }
                     }
                 }
-                VmExit::Halt => match self.on_halt(&mut hlt)? {
-                    HaltAction::End(outcome) => return Ok(outcome),
-                    HaltAction::Resume => {}
-                    HaltAction::SleepUntil(deadline) => {
-                        // The vCPU is not running: no kick needed while we wait.
-                        timer.arm(None);
-                        let slept = Instant::now();
-                        self.sleep_until(deadline);
-                        stats.halted += slept.elapsed();
+                VmExit::Halt => {
+                    self.devices.mark_dirty();
+                    match self.on_halt(&mut hlt)? {
+                        HaltAction::End(outcome) => return Ok(outcome),
+                        HaltAction::Resume => {}
+                        HaltAction::SleepUntil(deadline) => {
+                            // The vCPU is not running: no kick needed while we wait.
+                            timer.arm(None);
+                            let slept = Instant::now();
+                            self.sleep_until(deadline);
+                            tally.halted += slept.elapsed();
+                        }
                     }
-                },
-                VmExit::InterruptWindow | VmExit::Interrupted => {}
+                }
+                VmExit::InterruptWindow | VmExit::Interrupted => self.devices.mark_dirty(),
                 VmExit::Shutdown(reason) => {
                     self.debug(format_args!("shutdown: {reason:?}"));
                     return Ok(RunOutcome::TripleFault {
@@ -549,7 +564,7 @@ impl<H: Hypervisor> Machine<H> {
                 VmExit::MsrRead { index } => {
                     let value = self.devices.read_msr(index);
                     if value.is_none() {
-                        stats.unhandled("msr");
+                        tally.unhandled_msr();
                         self.debug(format_args!("unhandled MSR read {index:#x}: #GP"));
                     }
                     self.vcpu.complete(Completion::MsrRead(value))?;
@@ -557,7 +572,7 @@ impl<H: Hypervisor> Machine<H> {
                 VmExit::MsrWrite { index, value } => {
                     let accepted = self.devices.write_msr(index, value);
                     if !accepted {
-                        stats.unhandled("msr");
+                        tally.unhandled_msr();
                         self.debug(format_args!(
                             "refused MSR write {index:#x} <- {value:#x}: #GP"
                         ));
