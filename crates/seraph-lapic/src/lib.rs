@@ -273,9 +273,21 @@ impl<C: Clock> Lapic<C> {
 
     /// Clock time at which the timer next raises its vector (in the past if
     /// an expiry is due but not yet processed), or `None` if the timer is
-    /// stopped, its LVT is masked, or the APIC is disabled.
+    /// stopped, its LVT is masked, the APIC is disabled, or an expiry could
+    /// not reach the CPU: the timer's vector is already requested (in IRR;
+    /// another expiry coalesces into it), or its priority class is at or
+    /// below the processor priority (an in-service vector or TPR blocks
+    /// it). Either changes only when the guest takes an interrupt or writes
+    /// EOI or TPR, which the VMM sees anyway; so an interrupt storm waiting
+    /// for its handler's EOI does not kick the vCPU out of the guest in a
+    /// loop.
     pub fn next_deadline_ns(&self) -> Option<u64> {
         if !self.hw_enabled || !self.software_enabled() || self.lvt_masked(Lvt::Timer) {
+            return None;
+        }
+        let vector = (self.lvt[Lvt::Timer as usize] & LVT_VECTOR) as u8;
+        let blocked = vector >= 16 && (u32::from(vector) >> 4) <= (self.ppr() >> 4);
+        if self.irr.contains(vector) || blocked {
             return None;
         }
         self.timer.next_expiry_ns()

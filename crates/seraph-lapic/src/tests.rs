@@ -171,6 +171,36 @@ fn periodic_reloads_over_many_periods() {
 }
 
 #[test]
+fn a_requested_timer_vector_has_no_deadline_until_it_is_taken() {
+    // The interrupt storm of tests/hostile.rs: count 1, divide by 1,
+    // periodic. While the handler runs (0x20 in service, the next expiry
+    // already in IRR), further expiries change nothing, so there is no
+    // deadline to kick the vCPU for; EOI and injection bring it back.
+    let (clock, mut l) = lapic();
+    wr(&mut l, 0x3E0, 0xB);
+    wr(&mut l, 0x320, 0x0002_0020);
+    wr(&mut l, 0x380, 1);
+    assert_eq!(l.next_deadline_ns(), Some(1));
+    clock.set(1);
+    assert_eq!(inject(&mut l), Some(0x20));
+    assert_eq!(l.next_deadline_ns(), None, "blocked by its own ISR bit");
+    clock.set(5);
+    assert_eq!(l.pending_vector(), None, "blocked by its own ISR bit");
+    assert_eq!(l.next_deadline_ns(), None, "and 0x20 already requested");
+    clock.set(1_000_000);
+    wr(&mut l, 0xB0, 0);
+    assert_eq!(l.next_deadline_ns(), None, "requested, not yet taken");
+    assert_eq!(inject(&mut l), Some(0x20));
+    wr(&mut l, 0xB0, 0);
+    assert_eq!(l.next_deadline_ns(), Some(1_000_001), "free again");
+    // TPR at the timer's class blocks it the same way.
+    wr(&mut l, 0x80, 0x20);
+    assert_eq!(l.next_deadline_ns(), None, "TPR class 2 blocks vector 0x20");
+    wr(&mut l, 0x80, 0x10);
+    assert_eq!(l.next_deadline_ns(), Some(1_000_001));
+}
+
+#[test]
 fn masked_timer_counts_but_raises_nothing() {
     let (clock, mut l) = lapic();
     wr(&mut l, 0x3E0, 0xB);
