@@ -125,6 +125,55 @@ const GUESTS: &[GuestBuild] = &[
         script: "identity.ld",
         defines: &["-DSERAPH_IDLE=1"],
     },
+    // Hostile guests (tests/hostile.rs, docs/robustness.md).
+    GuestBuild {
+        output: "hostile_print.elf",
+        sources: &["hostile_print.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hostile_hypercall.elf",
+        sources: &["hostile_hypercall.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hostile_unbacked.elf",
+        sources: &["hostile_unbacked.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hostile_registers.elf",
+        sources: &["hostile_registers.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hostile_storm.elf",
+        sources: &["hostile_storm.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hostile_storm_forever.elf",
+        sources: &["hostile_storm.S"],
+        script: "tiny.ld",
+        defines: &["-DSTORM_FOREVER=1"],
+    },
+    GuestBuild {
+        output: "hostile_print_flood.elf",
+        sources: &["hostile_print_flood.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "hostile_pagewalk.elf",
+        sources: &["hostile_pagewalk.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
     // The seraph-v-bench guests (see `seraph_guests::bench_guests`).
     GuestBuild {
         output: "bench_pio.elf",

@@ -3,102 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{
+    TempDir, assert_one_line_error, kvm_available, seraph_v, stderr, stdout, write_guest,
+};
 
 use seraph_guests::expected as want;
-
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "seraph-v-cli-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn seraph_v(dir: &TempDir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .args(args)
-        .current_dir(&dir.0)
-        .output()
-        .expect("seraph-v runs")
-}
-
-fn write_guest(dir: &TempDir, name: &str, elf: &[u8]) -> PathBuf {
-    let path = dir.path(name);
-    std::fs::write(&path, elf).unwrap();
-    path
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// KVM gate for tests that boot a guest (see tests/common in the workspace).
-fn kvm_available(test: &str) -> bool {
-    if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
-        return false;
-    }
-    assert!(
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .is_ok(),
-        "{test} needs a usable /dev/kvm and this host has none. Run on a KVM host, \
-         or set SERAPH_V_SKIP_KVM=1 to skip KVM tests explicitly."
-    );
-    true
-}
-
-/// Asserts a failure: the exit code, exactly one stderr line naming the
-/// problem, and no files left behind.
-fn assert_one_line_error(
-    dir: &TempDir,
-    out: &Output,
-    code: i32,
-    mentions: &str,
-    files_before: &[String],
-) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
-    assert!(err.starts_with("seraph-v: error: "), "{err}");
-    assert!(err.contains(mentions), "`{mentions}` not in: {err}");
-    assert_eq!(dir.files(), files_before, "no output files on error");
-}
 
 #[test]
 fn demo_kernel_boots_by_default_and_leaves_a_screenshot() {

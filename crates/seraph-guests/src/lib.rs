@@ -137,7 +137,71 @@ pub const TIMER_KERNEL: &[u8] = guest_elf!("timer_kernel.elf");
 /// the configured number of HLTs at one RIP, with vector 0x20 delivered.
 pub const SERAPH_IDLE_KERNEL: &[u8] = guest_elf!("seraph_idle_kernel.elf");
 
-static ALL: [Guest; 12] = [
+/// Hostile guest: PRINT with a pointer beyond 512 MiB of RAM, a wrapping
+/// range, lengths of 64 KiB + 1 and 2^64 - 1, pointers to the local APIC
+/// and I/O APIC pages, a non-canonical and an unmapped pointer, and a range
+/// running past the end of RAM; each must return -14 or -22 and print
+/// nothing. Then PRINTs [`HOSTILE_PRINT_OK`] and EXITs 0, or
+/// EXITs with the number (1-10) of the first check that failed. Needs the
+/// default 512 MiB of RAM.
+pub const HOSTILE_PRINT: &[u8] = guest_elf!("hostile_print.elf");
+
+/// Hostile guest: six unknown hypercall numbers (3, 0xE4, 0x7FFF_FFFF,
+/// 2^32, 2^63 + 1, 2^64 - 1; two of them have PRINT's or EXIT's low 32
+/// bits), each must return -38. Then PRINTs
+/// [`HOSTILE_HYPERCALL_OK`] and EXITs 0, or EXITs with the number
+/// (1-6) of the failed check.
+pub const HOSTILE_HYPERCALL: &[u8] = guest_elf!("hostile_hypercall.elf");
+
+/// Hostile guest: with IF = 0, 4 MMIO reads and 2 writes where nothing is
+/// (0x8000_0000 beyond 512 MiB of RAM, and the I/O APIC page), then 4 port
+/// reads and 2 writes to absent ports (0x1234 at widths 1, 2 and 4, and
+/// COM2's 0x2F8). Every read must see all-ones. EXITs 0, or with the number
+/// (1-8) of the failed check.
+pub const HOSTILE_UNBACKED: &[u8] = guest_elf!("hostile_unbacked.elf");
+
+/// Hostile guest: with IF = 0, xorshift64 values written at widths 1, 2 and
+/// 4 to every port of Seraph-V's devices (PIC pair, PIT, port 0x61, port
+/// 0x80, COM1), each followed by a read, 4 rounds; then to every 32-bit
+/// slot of the local APIC page, each followed by a read. EXITs 0.
+pub const HOSTILE_REGISTERS: &[u8] = guest_elf!("hostile_registers.elf");
+
+/// Hostile guest: an interrupt storm. The LAPIC timer periodic at vector
+/// 0x20 with count 1 and divide-by-1 (the smallest period); the handler
+/// counts and EOIs; the guest spins with IF = 1 until
+/// [`HOSTILE_STORM_COUNT`] interrupts arrived, then masks the
+/// timer and EXITs 0.
+pub const HOSTILE_STORM: &[u8] = guest_elf!("hostile_storm.elf");
+
+/// [`HOSTILE_STORM`] that never stops (for `--timeout` and stop requests):
+/// it spins taking interrupts forever.
+pub const HOSTILE_STORM_FOREVER: &[u8] = guest_elf!("hostile_storm_forever.elf");
+
+/// Hostile guest: PRINTs 64 KiB from 0x100000 in a loop forever (stopped by
+/// `--timeout`); the VMM must keep its memory bounded.
+pub const HOSTILE_PRINT_FLOOD: &[u8] = guest_elf!("hostile_print_flood.elf");
+
+/// Hostile guest: loads CR3 with a PML4 whose entry 0 is the boot one and
+/// whose other entries are garbage (beyond RAM, framebuffer, LAPIC page,
+/// reserved PS bit, noise), PRINTs through four garbage-mapped pointers
+/// (each must return -14), restores CR3, PRINTs
+/// [`HOSTILE_PAGEWALK_OK`] and EXITs 0, or EXITs with the number
+/// (1-4) of the failed check.
+pub const HOSTILE_PAGEWALK: &[u8] = guest_elf!("hostile_pagewalk.elf");
+
+/// The one PRINT line of [`HOSTILE_PRINT`] on a correct VMM.
+pub const HOSTILE_PRINT_OK: &str = "hostile-print: ok\n";
+
+/// The one PRINT line of [`HOSTILE_HYPERCALL`] on a correct VMM.
+pub const HOSTILE_HYPERCALL_OK: &str = "hostile-hypercall: ok\n";
+
+/// The one PRINT line of [`HOSTILE_PAGEWALK`] on a correct VMM.
+pub const HOSTILE_PAGEWALK_OK: &str = "hostile-pagewalk: ok\n";
+
+/// Interrupts [`HOSTILE_STORM`] takes before it EXITs.
+pub const HOSTILE_STORM_COUNT: u64 = 1000;
+
+static ALL: [Guest; 20] = [
     Guest {
         name: "test-kernel-identity",
         elf: TEST_KERNEL_IDENTITY,
@@ -197,6 +261,46 @@ static ALL: [Guest; 12] = [
         name: "seraph-idle",
         elf: SERAPH_IDLE_KERNEL,
         description: "a real Seraph OS boot's timer setup, then an sti; hlt idle loop receiving timer interrupts",
+    },
+    Guest {
+        name: "hostile-print",
+        elf: HOSTILE_PRINT,
+        description: "PRINTs with bad pointers and lengths (each -14 or -22), then EXITs 0",
+    },
+    Guest {
+        name: "hostile-hypercall",
+        elf: HOSTILE_HYPERCALL,
+        description: "unknown hypercall numbers (each -38), then EXITs 0",
+    },
+    Guest {
+        name: "hostile-unbacked",
+        elf: HOSTILE_UNBACKED,
+        description: "MMIO and port I/O where no device is (reads all-ones), then EXITs 0",
+    },
+    Guest {
+        name: "hostile-registers",
+        elf: HOSTILE_REGISTERS,
+        description: "random values to every device port and LAPIC register with IF = 0, then EXITs 0",
+    },
+    Guest {
+        name: "hostile-storm",
+        elf: HOSTILE_STORM,
+        description: "LAPIC timer storm (count 1, periodic) with an EOIing handler, EXITs 0 after 1000 interrupts",
+    },
+    Guest {
+        name: "hostile-storm-forever",
+        elf: HOSTILE_STORM_FOREVER,
+        description: "the LAPIC timer storm without end (for --timeout)",
+    },
+    Guest {
+        name: "hostile-print-flood",
+        elf: HOSTILE_PRINT_FLOOD,
+        description: "PRINTs 64 KiB forever (for --timeout and memory bounds)",
+    },
+    Guest {
+        name: "hostile-pagewalk",
+        elf: HOSTILE_PAGEWALK,
+        description: "PRINTs through garbage page tables (each -14), then EXITs 0",
     },
 ];
 

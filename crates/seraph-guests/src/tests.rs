@@ -203,6 +203,14 @@ const FILES: &[(&str, &str)] = &[
     ("serial-flood", "serial_flood.elf"),
     ("timer", "timer_kernel.elf"),
     ("seraph-idle", "seraph_idle_kernel.elf"),
+    ("hostile-print", "hostile_print.elf"),
+    ("hostile-hypercall", "hostile_hypercall.elf"),
+    ("hostile-unbacked", "hostile_unbacked.elf"),
+    ("hostile-registers", "hostile_registers.elf"),
+    ("hostile-storm", "hostile_storm.elf"),
+    ("hostile-storm-forever", "hostile_storm_forever.elf"),
+    ("hostile-print-flood", "hostile_print_flood.elf"),
+    ("hostile-pagewalk", "hostile_pagewalk.elf"),
 ];
 
 #[test]
