@@ -180,6 +180,19 @@ fn run() -> Result<i32, Failure> {
     if args.stats {
         eprint!("{}", report.stats);
     }
+    // A guest that never drew leaves a black screen: write it without
+    // copying and encoding 3 MiB of zeros.
+    let black = machine.framebuffer_untouched();
+    if black && !args.ascii && !args.no_screenshot {
+        seraph_framebuffer::save_black_screenshot(&args.screenshot, machine.framebuffer_geometry())
+            .map_err(|e| {
+                Failure::new(
+                    exit_code::CANT_CREATE,
+                    format!("saving the screenshot: {e}"),
+                )
+            })?;
+        return Ok(report.exit_code());
+    }
     // Copy the 3 MiB framebuffer out of guest memory only if it is used.
     if args.ascii || !args.no_screenshot {
         let pixels = machine.framebuffer()?;

@@ -284,3 +284,42 @@ fn help_names_the_hypercall_transport_and_exit_codes() {
     assert!(help.contains("124 timeout"));
     assert!(Path::new(env!("CARGO_BIN_EXE_seraph-v")).exists());
 }
+
+#[test]
+fn a_guest_that_never_draws_still_gets_a_full_black_screenshot() {
+    if !kvm_available("black_screenshot") {
+        return;
+    }
+    let dir = TempDir::new();
+    let kernel = write_guest(&dir, "exit.elf", seraph_guests::EXIT_STATUS);
+    let out = seraph_v(
+        &dir,
+        &[kernel.to_str().unwrap(), "--framebuffer", "640x480"],
+    );
+    assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
+    let bmp = std::fs::read(dir.path("seraph_framebuffer.bmp")).unwrap();
+    // 54-byte header + 480 lines of 640 * 3 bytes (already a multiple of 4).
+    assert_eq!(bmp.len(), 54 + 480 * 640 * 3);
+    assert_eq!(&bmp[..2], b"BM");
+    assert!(bmp[54..].iter().all(|&b| b == 0), "all black");
+    assert_eq!(
+        seraph_framebuffer::decode_bmp_pixel(&bmp, 639, 479),
+        Some([0, 0, 0])
+    );
+    // The same for PNG.
+    let shot = dir.path("exit.png");
+    let out = seraph_v(
+        &dir,
+        &[
+            kernel.to_str().unwrap(),
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(
+        seraph_framebuffer::decode_png_pixel(&png, 1023, 767),
+        Some([0, 0, 0])
+    );
+}

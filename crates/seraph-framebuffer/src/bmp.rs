@@ -18,6 +18,63 @@ fn padded_row_len(width: u64) -> Option<u64> {
     width.checked_mul(3)?.checked_add(3).map(|n| n & !3)
 }
 
+/// The headers of a 24-bit BMP for a geometry, and its sizes.
+pub(crate) struct BmpHeader {
+    /// BITMAPFILEHEADER + BITMAPINFOHEADER, [`BMP_HEADER_LEN`] bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// Bytes per stored line, padded to a multiple of 4.
+    pub(crate) row_len: usize,
+    /// Size of the whole file.
+    pub(crate) file_len: u32,
+}
+
+impl BmpHeader {
+    /// The headers for `geom`; errors if the image does not fit a BMP's 32-bit sizes.
+    pub(crate) fn new(geom: &Geometry) -> Result<Self> {
+        let too_large = || FramebufferError::ImageTooLarge {
+            width: geom.width(),
+            height: geom.height(),
+            format: "BMP",
+        };
+        let width = i32::try_from(geom.width()).map_err(|_| too_large())?;
+        let height = i32::try_from(geom.height()).map_err(|_| too_large())?;
+        let row_len = padded_row_len(u64::from(geom.width())).ok_or_else(too_large)?;
+        let image_len = row_len
+            .checked_mul(u64::from(geom.height()))
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(too_large)?;
+        let file_len = image_len
+            .checked_add(FILE_HEADER_LEN + INFO_HEADER_LEN)
+            .ok_or_else(too_large)?;
+        let row_len = usize::try_from(row_len).map_err(|_| too_large())?;
+
+        let mut out = Vec::with_capacity(BMP_HEADER_LEN);
+        // BITMAPFILEHEADER
+        out.extend_from_slice(b"BM");
+        out.extend_from_slice(&file_len.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes()); // reserved
+        out.extend_from_slice(&0u16.to_le_bytes()); // reserved
+        out.extend_from_slice(&(FILE_HEADER_LEN + INFO_HEADER_LEN).to_le_bytes());
+        // BITMAPINFOHEADER
+        out.extend_from_slice(&INFO_HEADER_LEN.to_le_bytes());
+        out.extend_from_slice(&width.to_le_bytes());
+        out.extend_from_slice(&height.to_le_bytes()); // positive: bottom-up
+        out.extend_from_slice(&1u16.to_le_bytes()); // planes
+        out.extend_from_slice(&24u16.to_le_bytes()); // bits per pixel
+        out.extend_from_slice(&0u32.to_le_bytes()); // BI_RGB, no compression
+        out.extend_from_slice(&image_len.to_le_bytes());
+        out.extend_from_slice(&BMP_PIXELS_PER_METRE.to_le_bytes());
+        out.extend_from_slice(&BMP_PIXELS_PER_METRE.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes()); // colours used
+        out.extend_from_slice(&0u32.to_le_bytes()); // important colours
+        Ok(Self {
+            bytes: out,
+            row_len,
+            file_len,
+        })
+    }
+}
+
 /// Encodes the framebuffer as a 24-bit BMP: 54-byte header, lines bottom-up,
 /// each line blue-green-red padded with zeros to a multiple of 4 bytes.
 ///
@@ -25,43 +82,10 @@ fn padded_row_len(width: u64) -> Option<u64> {
 /// does not fit the BMP's 32-bit sizes.
 pub fn encode_bmp(pixels: &[u8], geom: &Geometry) -> Result<Vec<u8>> {
     geom.check_buffer(pixels)?;
-    let too_large = || FramebufferError::ImageTooLarge {
-        width: geom.width(),
-        height: geom.height(),
-        format: "BMP",
-    };
-    let width = i32::try_from(geom.width()).map_err(|_| too_large())?;
-    let height = i32::try_from(geom.height()).map_err(|_| too_large())?;
-    let row_len = padded_row_len(u64::from(geom.width())).ok_or_else(too_large)?;
-    let image_len = row_len
-        .checked_mul(u64::from(geom.height()))
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(too_large)?;
-    let file_len = image_len
-        .checked_add(FILE_HEADER_LEN + INFO_HEADER_LEN)
-        .ok_or_else(too_large)?;
-    let row_len = usize::try_from(row_len).map_err(|_| too_large())?;
-
-    let mut out = Vec::with_capacity(file_len as usize);
-    // BITMAPFILEHEADER
-    out.extend_from_slice(b"BM");
-    out.extend_from_slice(&file_len.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes()); // reserved
-    out.extend_from_slice(&0u16.to_le_bytes()); // reserved
-    out.extend_from_slice(&(FILE_HEADER_LEN + INFO_HEADER_LEN).to_le_bytes());
-    // BITMAPINFOHEADER
-    out.extend_from_slice(&INFO_HEADER_LEN.to_le_bytes());
-    out.extend_from_slice(&width.to_le_bytes());
-    out.extend_from_slice(&height.to_le_bytes()); // positive: bottom-up
-    out.extend_from_slice(&1u16.to_le_bytes()); // planes
-    out.extend_from_slice(&24u16.to_le_bytes()); // bits per pixel
-    out.extend_from_slice(&0u32.to_le_bytes()); // BI_RGB, no compression
-    out.extend_from_slice(&image_len.to_le_bytes());
-    out.extend_from_slice(&BMP_PIXELS_PER_METRE.to_le_bytes());
-    out.extend_from_slice(&BMP_PIXELS_PER_METRE.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes()); // colours used
-    out.extend_from_slice(&0u32.to_le_bytes()); // important colours
-
+    let header = BmpHeader::new(geom)?;
+    let row_len = header.row_len;
+    let mut out = Vec::with_capacity(header.file_len as usize);
+    out.extend_from_slice(&header.bytes);
     for y in (0..geom.height()).rev() {
         let line_start = out.len();
         match geom.format() {

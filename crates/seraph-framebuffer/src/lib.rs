@@ -27,4 +27,4 @@ pub use error::{FramebufferError, Result};
 pub use geometry::{FRAMEBUFFER_BASE, FRAMEBUFFER_WINDOW, Geometry, PixelFormat};
 pub use png_image::{decode_png_pixel, encode_png};
 pub use preview::{ASCII_RAMP, ansi_preview, ascii_preview};
-pub use screenshot::{DEFAULT_SCREENSHOT_FILE, ImageKind, save_screenshot};
+pub use screenshot::{DEFAULT_SCREENSHOT_FILE, ImageKind, save_black_screenshot, save_screenshot};

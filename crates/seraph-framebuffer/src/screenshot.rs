@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::bmp::encode_bmp;
+use crate::bmp::{BmpHeader, encode_bmp};
 use crate::error::{FramebufferError, Result};
 use crate::geometry::Geometry;
 use crate::png_image::encode_png;
@@ -53,7 +53,33 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub fn save_screenshot(path: &Path, pixels: &[u8], geom: &Geometry) -> Result<ImageKind> {
     let kind = ImageKind::for_path(path);
     let bytes = kind.encode(pixels, geom)?;
-    write_atomically(path, &bytes)?;
+    write_atomically(path, &bytes, bytes.len() as u64)?;
+    Ok(kind)
+}
+
+/// Like [`save_screenshot`] for a framebuffer known to be all zero (black),
+/// without its pixels: a BMP is its header followed by zero bytes, which
+/// are not written but made by extending the file (sparse where the file
+/// system can), so a run whose guest never drew pays almost nothing. The
+/// file is byte-for-byte what [`save_screenshot`] writes for zero pixels.
+pub fn save_black_screenshot(path: &Path, geom: &Geometry) -> Result<ImageKind> {
+    let kind = ImageKind::for_path(path);
+    match kind {
+        ImageKind::Bmp => {
+            let header = BmpHeader::new(geom)?;
+            write_atomically(path, &header.bytes, u64::from(header.file_len))?;
+        }
+        ImageKind::Png => {
+            let len =
+                usize::try_from(geom.byte_len()).map_err(|_| FramebufferError::ImageTooLarge {
+                    width: geom.width(),
+                    height: geom.height(),
+                    format: "PNG",
+                })?;
+            let bytes = encode_png(&vec![0u8; len], geom)?;
+            write_atomically(path, &bytes, bytes.len() as u64)?;
+        }
+    }
     Ok(kind)
 }
 
@@ -74,7 +100,8 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
     Ok(path.with_file_name(temp_name))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes`, then zeros up to `total_len`, to `path` via a temporary file.
+fn write_atomically(path: &Path, bytes: &[u8], total_len: u64) -> Result<()> {
     let temp = temp_path(path)?;
     let io_error = |step: String| {
         let path = path.to_owned();
@@ -88,7 +115,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
             "creating temporary file `{}`",
             temp.display()
         )))?;
-    let result = fill_and_rename(file, &temp, path, bytes);
+    let result = fill_and_rename(file, &temp, path, bytes, total_len);
     if result.is_err() {
         // Best effort: the temporary file may not exist any more.
         let _ = fs::remove_file(&temp);
@@ -105,11 +132,38 @@ fn fill_and_rename(
     temp: &Path,
     path: &Path,
     bytes: &[u8],
+    total_len: u64,
 ) -> std::result::Result<(), (String, std::io::Error)> {
     let at = |what: &str| format!("{what} temporary file `{}`", temp.display());
     file.write_all(bytes).map_err(|e| (at("writing"), e))?;
+    if total_len > bytes.len() as u64 {
+        file.set_len(total_len).map_err(|e| (at("extending"), e))?;
+    }
     drop(file);
     fs::rename(temp, path).map_err(|e| (at("renaming"), e))
+}
+
+#[cfg(test)]
+mod black_tests {
+    use super::*;
+
+    #[test]
+    fn black_screenshots_match_encoding_zero_pixels() {
+        let dir = std::env::temp_dir().join(format!("seraph-fb-black-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let geom = Geometry::seraph_default();
+        let zeros = vec![0u8; geom.byte_len() as usize];
+        for name in ["black.bmp", "black.png"] {
+            let path = dir.join(name);
+            assert_eq!(
+                save_black_screenshot(&path, &geom).unwrap(),
+                ImageKind::for_path(&path)
+            );
+            let expected = ImageKind::for_path(&path).encode(&zeros, &geom).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), expected, "{name}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 #[cfg(test)]

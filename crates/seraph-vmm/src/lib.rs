@@ -22,6 +22,7 @@ pub mod error;
 pub mod hypercall;
 pub mod machine;
 pub mod report;
+pub mod residency;
 pub mod stats;
 mod tally;
 

@@ -283,6 +283,16 @@ impl<H: Hypervisor> Machine<H> {
         Ok(pixels)
     }
 
+    /// True if the guest never touched the framebuffer, so it is all black
+    /// and need not be copied (see [`crate::residency`]).
+    pub fn framebuffer_untouched(&self) -> bool {
+        crate::residency::untouched(
+            &self.mem,
+            layout::FRAMEBUFFER_BASE,
+            self.geometry.byte_len(),
+        )
+    }
+
     /// Guest memory (for embedders and tests that inspect what the guest did).
     pub fn memory(&self) -> &GuestMemoryMmap {
         &self.mem
