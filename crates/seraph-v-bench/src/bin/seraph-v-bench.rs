@@ -422,7 +422,7 @@ impl Bench {
             );
             self.row(
                 group,
-                "  of which: zero 16 MiB arena",
+                "zeroing 16 MiB (boot skips it)",
                 "ms",
                 &to_ms(&parts.zero_16mib),
             );
