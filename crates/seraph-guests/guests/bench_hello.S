@@ -20,10 +20,7 @@ hello_line:
     .ascii  "bench-hello: hello over COM1\n"
 hello_line_end:
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     PRINT   started, started_end-started
     SERIAL_INIT
     lea     hello_line(%rip), %rsi

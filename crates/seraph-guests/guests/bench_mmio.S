@@ -11,10 +11,7 @@
 
     BENCH_COUNT 1000
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     mov     bench_blocks(%rip), %rsi
     mov     $LAPIC_VERSION, %ebx    /* zero-extends into RBX */
     test    %rsi, %rsi

@@ -9,10 +9,7 @@
 
     BENCH_COUNT 1000
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     mov     bench_blocks(%rip), %rsi
     mov     $COM1_THR, %dx
     mov     $'.', %al

@@ -8,10 +8,7 @@
 #include "seraph_abi.h"
 #include "common.inc"
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     mov     $0xFEE00030, %eax   /* zero-extended: a 32-bit disp would sign-extend */
     .globl  emulation_failure_insn
 emulation_failure_insn:

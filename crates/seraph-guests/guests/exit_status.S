@@ -2,15 +2,7 @@
 #include "seraph_abi.h"
 #include "common.inc"
 
-    .section .rodata
-msg:
-    .ascii  "exit-status guest\n"
-msg_end:
-
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
-    PRINT   msg, msg_end-msg
+    GUEST_ENTRY
+    PRINT_TEXT "exit-status guest\n"
     EXIT    42
     HALT_FOREVER

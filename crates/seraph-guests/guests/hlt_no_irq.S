@@ -2,16 +2,8 @@
 #include "seraph_abi.h"
 #include "common.inc"
 
-    .section .rodata
-msg:
-    .ascii  "hlt guest\n"
-msg_end:
-
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
-    PRINT   msg, msg_end-msg
+    GUEST_ENTRY
+    PRINT_TEXT "hlt guest\n"
     cli
     .globl  hlt_insn
 hlt_insn:

@@ -23,10 +23,7 @@ msg:
     .ascii  "hostile-hypercall: ok\n"
 msg_end:
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     EXPECT_ENOSYS 3, 1
     EXPECT_ENOSYS 0xE4, 2
     EXPECT_ENOSYS 0x7FFFFFFF, 3

@@ -28,10 +28,7 @@ msg:
     .ascii  "hostile-pagewalk: ok\n"
 msg_end:
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     cli
     mov     %cr3, %r14                      /* the boot PML4 */
     mov     $GARBAGE_PML4, %edi

@@ -23,10 +23,7 @@ msg:
     .ascii  "hostile-print: ok\n"
 msg_end:
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     /* 1: identity-mapped, but beyond 512 MiB of RAM (no memory there). */
     EXPECT_PRINT 0x80000000, 16, SERAPH_EFAULT, 1
     /* 2: the range wraps around the top of the address space. */

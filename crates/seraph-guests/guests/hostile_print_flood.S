@@ -6,10 +6,7 @@
 #include "seraph_abi.h"
 #include "common.inc"
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     .globl  flood
 flood:
     mov     $0x100000, %edi

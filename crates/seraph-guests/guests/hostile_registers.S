@@ -33,10 +33,7 @@ ports:
     .word   0x3F8, 0x3F9, 0x3FA, 0x3FB, 0x3FC, 0x3FD, 0x3FE, 0x3FF /* COM1 */
 ports_end:
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     cli
     movabs  $0x2545F4914F6CDD1D, %r13
     mov     $REG_ROUNDS, %r14d

@@ -15,10 +15,7 @@
 #define IDT_BASE 0x200000
 #define STORM_VECTOR 0x20
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     cli
     /* IDT entry for STORM_VECTOR: offset, selector 0x08, interrupt gate. */
     lea     storm_handler(%rip), %rax

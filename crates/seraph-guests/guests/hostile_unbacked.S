@@ -8,10 +8,7 @@
 #include "seraph_abi.h"
 #include "common.inc"
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     cli
     /* Beyond 512 MiB of RAM, below the framebuffer: no memory, no device. */
     mov     $0x80000000, %eax

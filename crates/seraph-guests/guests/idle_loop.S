@@ -2,16 +2,8 @@
 #include "seraph_abi.h"
 #include "common.inc"
 
-    .section .rodata
-msg:
-    .ascii  "idle guest\n"
-msg_end:
-
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
-    PRINT   msg, msg_end-msg
+    GUEST_ENTRY
+    PRINT_TEXT "idle guest\n"
     sti
     .globl  idle_hlt
 idle_hlt:

@@ -9,10 +9,7 @@
 #define FLOOD_BYTES 100000
 #define FIFO_DEPTH 16
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     SERIAL_INIT
     mov     $(FLOOD_BYTES / FIFO_DEPTH), %esi   /* 6250 bursts of 16 */
 burst:

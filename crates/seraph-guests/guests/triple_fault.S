@@ -13,10 +13,7 @@ null_idt:
     .word   0           /* limit */
     .quad   0           /* base */
 
-    .section .text.entry, "ax"
-    .globl  _start
-    .type   _start, @function
-_start:
+    GUEST_ENTRY
     cli
     lidt    null_idt(%rip)
     movabs  $0x0000123400000000, %rax   /* PML4[0x24]: not present */
