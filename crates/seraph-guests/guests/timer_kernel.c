@@ -12,6 +12,8 @@
  *   3. A periodic LAPIC timer at vector 0x20 with a period of 1/10 of the
  *      calibrated 10 ms, an IDT, `sti` and a HLT loop until 10 ticks have
  *      been counted (the handler writes EOI).
+ *   3b. the same timer while the CPU spins with IF = 1 and never halts,
+ *      until 10 more ticks: each must interrupt running code;
  *   4. PIT channel 0 in mode 2 (1 ms) on IRQ0 through the 8259 pair
  *      (ICW1-ICW4 with `out 0x80` delays, vectors 0x30/0x38, all but IRQ0
  *      masked; LAPIC LINT0 in ExtINT mode), until 10 ticks.
@@ -327,6 +329,26 @@ __attribute__((unused)) static void lapic_periodic(u32 ticks_per_10ms)
     serial_puts(" periodic ticks at vector 0x20\n");
 }
 
+/* Scenario 3b: the same periodic timer while the CPU spins with IF = 1 and
+ * never halts, so every tick must interrupt running guest code (the VMM
+ * has to kick the vCPU out of the guest at the deadline). */
+__attribute__((unused)) static void lapic_while_spinning(u32 ticks_per_10ms)
+{
+    u32 start = lapic_ticks;
+    start_periodic_timer(ticks_per_10ms);
+    __asm__ volatile("sti");
+    for (u32 spins = 0; lapic_ticks - start < TICKS_WANTED && spins < POLL_LIMIT; spins++)
+        __asm__ volatile("pause");
+    __asm__ volatile("cli");
+    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);
+    lapic_write(LAPIC_INITIAL, 0);
+    u32 got = lapic_ticks - start;
+    check(got >= TICKS_WANTED, "LAPIC ticks interrupt a spinning CPU", got);
+    serial_puts("lapic: ");
+    serial_put_dec(got);
+    serial_puts(" ticks while spinning\n");
+}
+
 __attribute__((unused)) static void pic_init(void)
 {
     static const u8 icw[2][4] = {{0x11, PIC_MASTER_VECTOR, 0x04, 0x01},
@@ -383,6 +405,7 @@ void kernel_main(const void *boot_info, u64 entry_rsp)
         __asm__ volatile("sti; hlt");
 #else
     lapic_periodic(ticks);
+    lapic_while_spinning(ticks);
     pit_irq0_through_pic();
     if (failures == 0) {
         say("timer kernel: all checks passed\n");

@@ -121,6 +121,9 @@ pub const SERIAL_FLOOD: &[u8] = guest_elf!("serial_flood.elf");
 /// 3. a periodic LAPIC timer at vector 0x20 (1 ms), `sti; hlt` until 10
 ///    ticks (the handler writes EOI); serial
 ///    `lapic: N periodic ticks at vector 0x20`;
+/// 3b. the same timer while the CPU spins with IF = 1 and never halts,
+///    until 10 more ticks (each must interrupt running code); serial
+///    `lapic: N ticks while spinning`;
 /// 4. PIT mode 2 (1 ms) on IRQ0 through the 8259 pair at vector 0x30 with
 ///    LINT0 in ExtINT mode, until 10 ticks; serial
 ///    `pic: N PIT ticks on IRQ0 at vector 0x30`.
