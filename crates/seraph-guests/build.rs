@@ -120,6 +120,12 @@ const GUESTS: &[GuestBuild] = &[
         defines: &[],
     },
     GuestBuild {
+        output: "string_io.elf",
+        sources: &["string_io.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
         output: "seraph_idle_kernel.elf",
         sources: &["entry.S", "timer_kernel.c"],
         script: "identity.ld",

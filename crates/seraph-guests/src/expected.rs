@@ -221,3 +221,10 @@ pub const PIC_IRQ0_VECTOR: u8 = 0x30;
 
 /// Ticks each timer scenario of [`crate::TIMER_KERNEL`] waits for.
 pub const TIMER_TICKS: u64 = 10;
+
+/// The COM1 line [`crate::STRING_IO`] writes with one `rep outsb`.
+pub const STRING_IO_LINE: &str = "string io: a line through rep outsb\n";
+
+/// [`crate::STRING_IO`]'s EXIT status on a correct VMM: all four LSR reads
+/// of its `rep insb` had THRE set.
+pub const STRING_IO_EXIT: u64 = 4;

@@ -109,6 +109,12 @@ pub const SPIN: &[u8] = guest_elf!("spin.elf");
 /// with status 0. No newline, no PRINT.
 pub const SERIAL_FLOOD: &[u8] = guest_elf!("serial_flood.elf");
 
+/// COM1 through string I/O: initialises COM1, writes
+/// [`expected::STRING_IO_LINE`] with one `rep outsb`, reads LSR four times
+/// with one `rep insb`, and EXITs with how many of those reads had THRE
+/// set ([`expected::STRING_IO_EXIT`], 4, on a correct VMM). Identity-linked.
+pub const STRING_IO: &[u8] = guest_elf!("string_io.elf");
+
 /// The timer test kernel (C, identity-linked): does what a real Seraph OS
 /// boot does with the PIT, LAPIC and PIC and checks that interrupts arrive.
 ///
@@ -204,7 +210,7 @@ pub const HOSTILE_PAGEWALK_OK: &str = "hostile-pagewalk: ok\n";
 /// Interrupts [`HOSTILE_STORM`] takes before it EXITs.
 pub const HOSTILE_STORM_COUNT: u64 = 1000;
 
-static ALL: [Guest; 20] = [
+static ALL: [Guest; 21] = [
     Guest {
         name: "test-kernel-identity",
         elf: TEST_KERNEL_IDENTITY,
@@ -254,6 +260,11 @@ static ALL: [Guest; 20] = [
         name: "serial-flood",
         elf: SERIAL_FLOOD,
         description: "writes 100000 bytes 'x' to COM1, then EXITs with status 0",
+    },
+    Guest {
+        name: "string-io",
+        elf: STRING_IO,
+        description: "rep outsb of a line to COM1 and rep insb of LSR; EXITs with the THRE count (4)",
     },
     Guest {
         name: "timer",

@@ -201,6 +201,7 @@ const FILES: &[(&str, &str)] = &[
     ("idle-loop", "idle_loop.elf"),
     ("spin", "spin.elf"),
     ("serial-flood", "serial_flood.elf"),
+    ("string-io", "string_io.elf"),
     ("timer", "timer_kernel.elf"),
     ("seraph-idle", "seraph_idle_kernel.elf"),
     ("hostile-print", "hostile_print.elf"),

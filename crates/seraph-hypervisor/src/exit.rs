@@ -84,14 +84,20 @@ pub enum VmExit<'a> {
     IoIn {
         /// Port number.
         port: u16,
-        /// 1, 2 or 4 bytes (times the repeat count for string I/O).
+        /// Bytes per access: 1, 2 or 4.
+        size: u8,
+        /// `data.len() / size` consecutive reads of `size` bytes from the
+        /// same port (more than one for string I/O, `rep insb` and kin).
         data: &'a mut [u8],
     },
     /// x86 `out` of `data` to `port`.
     IoOut {
         /// Port number.
         port: u16,
-        /// The bytes written.
+        /// Bytes per access: 1, 2 or 4.
+        size: u8,
+        /// `data.len() / size` consecutive writes of `size` bytes to the
+        /// same port (more than one for string I/O, `rep outsb` and kin).
         data: &'a [u8],
     },
     /// A read of unbacked guest-physical memory: fill `data`.
@@ -311,6 +317,7 @@ mod tests {
         let exits = [
             VmExit::IoIn {
                 port: 1,
+                size: 1,
                 data: &mut data,
             },
             VmExit::Halt,

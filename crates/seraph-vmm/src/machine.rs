@@ -478,26 +478,36 @@ impl<H: Hypervisor> Machine<H> {
             };
             tally.exit(exit.kind());
             match exit {
-                VmExit::IoIn { port, data } => {
-                    let device = self.devices.pio.read(u64::from(port), data);
-                    if device.is_none() {
-                        data.fill(0xff);
-                        self.debug(format_args!("unhandled port read {port:#x}"));
+                VmExit::IoIn { port, size, data } => {
+                    // One access per `size` bytes: `rep insb` reads the
+                    // same port again and again.
+                    for chunk in data.chunks_mut(usize::from(size.max(1))) {
+                        let device = self.devices.pio.read(u64::from(port), chunk);
+                        if device.is_none() {
+                            chunk.fill(0xff);
+                            if self.config.debug {
+                                eprintln!("[seraph-v] unhandled port read {port:#x}");
+                            }
+                        }
+                        tally.access(BusKind::Pio, device);
+                        self.devices.touched(BusKind::Pio, device, false);
                     }
-                    tally.access(BusKind::Pio, device);
-                    self.devices.touched(BusKind::Pio, device, false);
                 }
-                VmExit::IoOut { port, data } => {
+                VmExit::IoOut { port, size, data } => {
                     hlt.reset();
-                    let device = self.devices.pio.write(u64::from(port), data);
-                    if device.is_none() && self.config.debug {
-                        eprintln!(
-                            "[seraph-v] unhandled port write {port:#x} <- {:#x}",
-                            seraph_bus::le_value(data)
-                        );
+                    // One access per `size` bytes: `rep outsb` writes the
+                    // same port again and again.
+                    for chunk in data.chunks(usize::from(size.max(1))) {
+                        let device = self.devices.pio.write(u64::from(port), chunk);
+                        if device.is_none() && self.config.debug {
+                            eprintln!(
+                                "[seraph-v] unhandled port write {port:#x} <- {:#x}",
+                                seraph_bus::le_value(chunk)
+                            );
+                        }
+                        tally.access(BusKind::Pio, device);
+                        self.devices.touched(BusKind::Pio, device, true);
                     }
-                    tally.access(BusKind::Pio, device);
-                    self.devices.touched(BusKind::Pio, device, true);
                 }
                 VmExit::MmioRead { addr, data } => {
                     let device = self.devices.mmio.read(addr, data);

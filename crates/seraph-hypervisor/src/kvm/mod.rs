@@ -309,6 +309,15 @@ impl KvmVcpu {
         }
     }
 
+    /// Bytes per access of the port I/O exit just taken (kvm-ioctls gives
+    /// only the total, `size * count`, for string I/O).
+    fn io_size(&mut self) -> u8 {
+        let run = self.fd.get_kvm_run();
+        // SAFETY: only called while handling a KVM_EXIT_IO exit, so the
+        // kernel filled the `io` member of the union (plain integers).
+        unsafe { run.__bindgen_anon_1.io.size }
+    }
+
     /// Builds the exit for `KVM_EXIT_INTERNAL_ERROR` from the kvm_run page.
     fn internal_error(&mut self) -> VmExit<'static> {
         let run = self.fd.get_kvm_run();
@@ -414,11 +423,13 @@ impl crate::Vcpu for KvmVcpu {
             // which the returned borrow of `self` keeps alive and exclusive.
             Located::IoIn { port, data, len } => VmExit::IoIn {
                 port,
+                size: self.io_size(),
                 // SAFETY: this exit's data in the kvm_run mapping (see above).
                 data: unsafe { std::slice::from_raw_parts_mut(data, len) },
             },
             Located::IoOut { port, data, len } => VmExit::IoOut {
                 port,
+                size: self.io_size(),
                 // SAFETY: this exit's data in the kvm_run mapping (see above).
                 data: unsafe { std::slice::from_raw_parts(data, len) },
             },

@@ -386,10 +386,12 @@ enum EmuStep {
     Done,
     /// The emulator could not finish the instruction.
     Failed(InstructionBytes),
-    /// Hand this access to the VMM (data in the vCPU buffer's first `len` bytes).
+    /// Hand this access to the VMM (data in the vCPU buffer's first `len`
+    /// bytes: `len / size` accesses of `size` bytes).
     Deliver {
         kind: AccessKind,
         addr: u64,
+        size: u8,
         len: usize,
     },
 }
@@ -599,6 +601,7 @@ impl WhpVcpu {
                 return Ok(EmuStep::Deliver {
                     kind: d.kind,
                     addr: d.addr,
+                    size: d.size,
                     len,
                 });
             }
@@ -684,15 +687,22 @@ impl Vcpu for WhpVcpu {
                         instruction: Some(instruction),
                     });
                 }
-                EmuStep::Deliver { kind, addr, len } => {
+                EmuStep::Deliver {
+                    kind,
+                    addr,
+                    size,
+                    len,
+                } => {
                     let data = &mut self.buf[..len];
                     return Ok(match kind {
                         AccessKind::PortRead => VmExit::IoIn {
                             port: addr as u16,
+                            size,
                             data,
                         },
                         AccessKind::PortWrite => VmExit::IoOut {
                             port: addr as u16,
+                            size,
                             data,
                         },
                         AccessKind::MmioRead => VmExit::MmioRead { addr, data },
@@ -745,6 +755,7 @@ impl Vcpu for WhpVcpu {
                     self.buf[..len].copy_from_slice(&data[..len]);
                     return Ok(VmExit::IoOut {
                         port,
+                        size: len as u8,
                         data: &self.buf[..len],
                     });
                 }
@@ -758,6 +769,7 @@ impl Vcpu for WhpVcpu {
                     self.buf[..len].fill(0);
                     return Ok(VmExit::IoIn {
                         port,
+                        size: len as u8,
                         data: &mut self.buf[..len],
                     });
                 }

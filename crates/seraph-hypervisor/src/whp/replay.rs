@@ -61,6 +61,8 @@ pub struct Delivery {
     pub kind: AccessKind,
     /// Port or guest-physical address.
     pub addr: u64,
+    /// Bytes per access.
+    pub size: u8,
     /// Total bytes (element size times count).
     pub len: usize,
     start: usize,
@@ -203,6 +205,7 @@ impl Replay {
         Some(Delivery {
             kind: first.kind,
             addr: first.addr,
+            size: first.size,
             len,
             start: self.delivered,
             end,
