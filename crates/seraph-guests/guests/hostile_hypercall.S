@@ -32,7 +32,4 @@ msg_end:
     EXPECT_ENOSYS 0xFFFFFFFFFFFFFFFF, 6
     PRINT   msg, msg_end-msg
     EXIT    0
-fail:
-    mov     %r12d, %edi
-    HYPERCALL SERAPH_HC_EXIT
-    HALT_FOREVER
+    FAIL_EXIT_R12

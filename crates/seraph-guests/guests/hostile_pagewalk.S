@@ -35,16 +35,7 @@ msg_end:
     movabs  $0x2545F4914F6CDD1D, %r13
     mov     $1, %ecx
 fill:
-    /* xorshift64 */
-    mov     %r13, %rax
-    shl     $13, %rax
-    xor     %rax, %r13
-    mov     %r13, %rax
-    shr     $7, %rax
-    xor     %rax, %r13
-    mov     %r13, %rax
-    shl     $17, %rax
-    xor     %rax, %r13
+    XORSHIFT64_R13
     /* Present, address bits 51:40 all set: far beyond any RAM. */
     movabs  $0x000FFF0000000001, %rax
     or      %r13, %rax

@@ -48,7 +48,4 @@ msg_end:
     cmp     $(msg_end-msg), %rax
     jne     fail
     EXIT    0
-fail:
-    mov     %r12d, %edi
-    HYPERCALL SERAPH_HC_EXIT
-    HALT_FOREVER
+    FAIL_EXIT_R12

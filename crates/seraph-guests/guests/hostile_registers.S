@@ -11,18 +11,6 @@
 #define REG_ROUNDS 4
 #define LAPIC_BASE 0xFEE00000
 
-/* %r13 = xorshift64(%r13). Clobbers %rax. */
-.macro NEXT
-    mov     %r13, %rax
-    shl     $13, %rax
-    xor     %rax, %r13
-    mov     %r13, %rax
-    shr     $7, %rax
-    xor     %rax, %r13
-    mov     %r13, %rax
-    shl     $17, %rax
-    xor     %rax, %r13
-.endm
 
     .section .rodata
     .balign 2
@@ -41,15 +29,15 @@ round:
     lea     ports(%rip), %rsi
 port:
     movzwl  (%rsi), %edx
-    NEXT
+    XORSHIFT64_R13
     mov     %r13, %rax
     outb    %al, %dx
     inb     %dx, %al
-    NEXT
+    XORSHIFT64_R13
     mov     %r13, %rax
     outw    %ax, %dx
     inw     %dx, %ax
-    NEXT
+    XORSHIFT64_R13
     mov     %r13, %rax
     outl    %eax, %dx
     inl     %dx, %eax
@@ -64,7 +52,7 @@ port:
     mov     $LAPIC_BASE, %ebx
     xor     %ecx, %ecx
 lapic:
-    NEXT
+    XORSHIFT64_R13
     mov     %r13, %rax
     movl    %eax, (%rbx,%rcx)
     movl    (%rbx,%rcx), %eax

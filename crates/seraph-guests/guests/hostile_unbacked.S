@@ -58,7 +58,4 @@
     cmp     $0xFF, %eax
     jne     fail
     EXIT    0
-fail:
-    mov     %r12d, %edi
-    HYPERCALL SERAPH_HC_EXIT
-    HALT_FOREVER
+    FAIL_EXIT_R12
