@@ -2,7 +2,8 @@
  * The timer test kernel: does what a real Seraph OS boot does with the
  * PIT, the local APIC and the PIC, and checks that interrupts really arrive.
  *
- * Scenarios, in order (serial lines end with '\n'):
+ * Scenarios, in order (serial lines end with '\n'), after the MSR checks and
+ * a LAPIC error interrupt raised by a reserved-register read:
  *   1. PIT channel 0 in mode 0 (0x43 = 0x30, count 11932 = 10 ms), then
  *      the read-back command (0x43 = 0xE2) and `in 0x40` until status bit 7
  *      (OUT) is 1, exactly as Seraph OS waits.
@@ -49,6 +50,8 @@
 #define PIC_MASTER_VECTOR 0x30
 #define PIC_SLAVE_VECTOR 0x38
 #define SPURIOUS_VECTOR 0xFF
+#define ERROR_VECTOR 0x41
+#define LAPIC_RESERVED 0x040 /* a reserved register: reading it is an error */
 
 #define PIT_HZ 1193182ULL
 #define PIT_COUNT_10MS 11932
@@ -197,6 +200,15 @@ __attribute__((interrupt)) static void pit_isr(struct interrupt_frame *f)
     outb(0x20, 0x20); /* non-specific EOI to the master PIC */
 }
 
+static volatile u32 lapic_errors;
+
+__attribute__((interrupt)) static void lapic_error_isr(struct interrupt_frame *f)
+{
+    (void)f;
+    lapic_errors++;
+    lapic_write(LAPIC_EOI, 0);
+}
+
 __attribute__((interrupt)) static void spurious_isr(struct interrupt_frame *f)
 {
     (void)f; /* spurious: no EOI */
@@ -214,6 +226,7 @@ static void install_idt(void)
     set_gate(PIC_MASTER_VECTOR + 7, spurious_isr);
     set_gate(PIC_SLAVE_VECTOR + 7, spurious_isr);
     set_gate(SPURIOUS_VECTOR, spurious_isr);
+    set_gate(ERROR_VECTOR, lapic_error_isr);
     load_idt();
 }
 
@@ -255,6 +268,24 @@ static void check_msrs(void)
 }
 
 /* ---- scenarios ---------------------------------------------------------- */
+
+/* A LAPIC *read* of a reserved register raises the error interrupt (LVT
+ * error unmasked): it must arrive while the CPU then spins without any
+ * exit, so the VMM has to look for interrupts after device reads too. */
+static void lapic_error_interrupt(void)
+{
+    lapic_write(LAPIC_LVT_ERROR, ERROR_VECTOR);
+    __asm__ volatile("sti");
+    (void)lapic_read(LAPIC_RESERVED);
+    for (u32 spins = 0; lapic_errors == 0 && spins < POLL_LIMIT; spins++)
+        __asm__ volatile("pause");
+    __asm__ volatile("cli");
+    lapic_write(LAPIC_LVT_ERROR, LVT_MASKED);
+    lapic_write(LAPIC_ESR, 0); /* latch and clear the recorded error */
+    check(lapic_errors == 1, "LAPIC error interrupt after a reserved read", lapic_errors);
+    serial_puts("lapic: error interrupt at vector 0x41\n");
+}
+
 
 /* Scenario 1: Seraph OS's 10 ms wait. Returns the number of polls. */
 static u64 pit_wait_10ms(void)
@@ -390,6 +421,7 @@ void kernel_main(const void *boot_info, u64 entry_rsp)
     install_idt();
     say("timer kernel: start\n");
     check_msrs();
+    lapic_error_interrupt();
 
     u32 ticks = lapic_calibrate();
     check(ticks > 0, "LAPIC calibration", ticks);

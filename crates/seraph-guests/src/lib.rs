@@ -121,16 +121,19 @@ pub const STRING_IO: &[u8] = guest_elf!("string_io.elf");
 /// 1. MSRs: IA32_APIC_BASE reads 0xFEE0_0900 and takes its own value back,
 ///    a reserved bit and an unknown MSR raise #GP (caught and skipped);
 ///    serial `msr: IA32_APIC_BASE 0x00000000fee00900`;
-/// 2. PIT channel 0 mode 0 (count 11932) and the read-back loop until OUT;
-/// 3. LAPIC calibration against that 10 ms wait (Seraph OS's sequence);
+/// 2. a LAPIC error interrupt (vector 0x41) raised by reading a reserved
+///    register, received while spinning; serial
+///    `lapic: error interrupt at vector 0x41`;
+/// 3. PIT channel 0 mode 0 (count 11932) and the read-back loop until OUT;
+/// 4. LAPIC calibration against that 10 ms wait (Seraph OS's sequence);
 ///    serial `lapic: N ticks in 10 ms`;
-/// 4. a periodic LAPIC timer at vector 0x20 (1 ms), `sti; hlt` until 10
+/// 5. a periodic LAPIC timer at vector 0x20 (1 ms), `sti; hlt` until 10
 ///    ticks (the handler writes EOI); serial
 ///    `lapic: N periodic ticks at vector 0x20`;
-/// 5. the same timer while the CPU spins with IF = 1 and never halts,
+/// 6. the same timer while the CPU spins with IF = 1 and never halts,
 ///    until 10 more ticks (each must interrupt running code); serial
 ///    `lapic: N ticks while spinning`;
-/// 6. PIT mode 2 (1 ms) on IRQ0 through the 8259 pair at vector 0x30 with
+/// 7. PIT mode 2 (1 ms) on IRQ0 through the 8259 pair at vector 0x30 with
 ///    LINT0 in ExtINT mode, until 10 ticks; serial
 ///    `pic: N PIT ticks on IRQ0 at vector 0x30`.
 ///

@@ -25,9 +25,11 @@ use crate::error::VmmError;
 /// is an atomic flag checked directly.
 const INTERRUPT_DEVICES: &[&str] = &["pic-master", "pic-slave", "pit", "port61", "lapic"];
 
-/// Devices whose register reads can too (an 8259 read in poll mode is an
-/// interrupt acknowledge). LAPIC and PIT reads change no interrupt state.
-const READ_SENSITIVE_DEVICES: &[&str] = &["pic-master", "pic-slave"];
+/// Devices whose register reads can too: an 8259 read in poll mode is an
+/// interrupt acknowledge, and a LAPIC read of a reserved register raises
+/// the error interrupt (and a read can move an expired timer into IRR).
+/// PIT reads change no interrupt state.
+const READ_SENSITIVE_DEVICES: &[&str] = &["pic-master", "pic-slave", "lapic"];
 
 /// Which bus an access went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
