@@ -5,6 +5,14 @@
 //! inside `KVM_RUN`, the signal makes it return `EINTR`; if it is not,
 //! `immediate_exit` makes the next `KVM_RUN` return at once. Either way the
 //! VMM sees [`crate::VmExit::Interrupted`] and no kick is lost.
+//!
+//! The signal goes by kernel thread id with `tgkill`, not by `pthread_t`:
+//! if the thread that last ran the vCPU has exited, `tgkill` fails with
+//! ESRCH instead of touching a freed thread (`pthread_kill` on a dead
+//! thread is undefined). Should the id be reused by another thread of the
+//! process, that thread gets a do-nothing signal whose handler is installed
+//! with SA_RESTART, so its system calls simply continue. KVM_RUN is not
+//! restarted: it returns EINTR for any pending signal.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,10 +37,12 @@ pub(super) fn install_signal_handler() -> Result<()> {
     INSTALL.call_once(|| {
         // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value;
         // the handler is an `extern "C"` function that touches nothing, so it
-        // is async-signal-safe. No SA_RESTART: KVM_RUN must see EINTR.
+        // is async-signal-safe. SA_RESTART keeps other threads' system calls
+        // going; KVM_RUN returns EINTR for a pending signal regardless.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = ignore_signal as *const () as usize;
+            action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             if libc::sigaction(kick_signal(), &action, std::ptr::null_mut()) != 0 {
                 FAILED.store(true, Ordering::SeqCst);
@@ -53,7 +63,7 @@ pub(super) fn install_signal_handler() -> Result<()> {
 pub struct KvmKick {
     /// Address of the vCPU's kvm_run page; 0 once the vCPU is gone.
     run: Mutex<usize>,
-    /// The thread that last ran the vCPU (`pthread_t`), 0 if none yet.
+    /// Kernel thread id of the thread that last ran the vCPU, 0 if none yet.
     thread: AtomicU64,
     /// A copy of `run` for lock-free reads on the vCPU's own thread.
     run_unlocked: usize,
@@ -71,8 +81,7 @@ impl KvmKick {
 
     /// Records the calling thread as the one running the vCPU.
     pub(super) fn note_running_thread(&self) {
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() } as u64;
+        let me = current_tid();
         if self.thread.load(Ordering::Relaxed) != me {
             self.thread.store(me, Ordering::SeqCst);
         }
@@ -108,13 +117,29 @@ impl VcpuKick for KvmKick {
         // threads.
         unsafe { std::ptr::write_volatile(&mut (*page).immediate_exit, 1) };
         let thread = self.thread.load(Ordering::SeqCst);
-        if thread != 0 {
-            // SAFETY: the id came from pthread_self of a thread that ran the
-            // vCPU; the vCPU is alive, so its thread is too (it owns it). The
-            // handler for the signal is installed before any VM exists.
-            unsafe { libc::pthread_kill(thread as libc::pthread_t, kick_signal()) };
+        let tid = libc::pid_t::try_from(thread).unwrap_or(0);
+        if tid != 0 {
+            // SAFETY: tgkill takes plain integers; a stale thread id makes it
+            // fail with ESRCH (ignored: immediate_exit already carries the
+            // kick). The handler for the signal is installed before any VM
+            // exists.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, kick_signal()) };
         }
     }
+}
+
+thread_local! {
+    /// This thread's kernel thread id, asked once per thread.
+    static TID: u64 = {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        u64::try_from(tid).unwrap_or(0)
+    };
+}
+
+/// The calling thread's kernel thread id (cached).
+fn current_tid() -> u64 {
+    TID.with(|tid| *tid)
 }
 
 /// `KVM_INTERRUPT`: `_IOW(KVMIO, 0x86, struct kvm_interrupt)`.
