@@ -7,6 +7,7 @@
 mod args;
 mod interrupt;
 
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -91,12 +92,28 @@ fn read_kernel(path: Option<&Path>, memory: u64) -> Result<Vec<u8>, Failure> {
             ),
         ));
     }
-    std::fs::read(path).map_err(|e| {
+    // Read at most one byte more than RAM: a device or pipe reports length
+    // 0 above, and /dev/zero must not fill the host's memory.
+    let unreadable = |e: std::io::Error| {
         Failure::new(
             exit_code::NO_INPUT,
             format!("cannot read kernel {shown}: {e}"),
         )
-    })
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(memory.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > memory {
+        return Err(Failure::new(
+            exit_code::BAD_KERNEL,
+            format!(
+                "kernel {shown} is more than the guest's {memory} bytes of RAM: raise --memory"
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Checks, before the guest runs, that the screenshot can be written.
