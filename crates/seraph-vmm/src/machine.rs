@@ -41,6 +41,7 @@ const CR0_PG: u64 = 1 << 31;
 const CR4_PAE: u64 = 1 << 5;
 const CR4_OSFXSR: u64 = 1 << 9;
 const CR4_OSXMMEXCPT: u64 = 1 << 10;
+const CR4_LA57: u64 = 1 << 12;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 const EFER_NXE: u64 = 1 << 11;
@@ -298,7 +299,9 @@ impl<H: Hypervisor> Machine<H> {
         &self.mem
     }
 
-    /// Runs the guest until the run ends, and reports how.
+    /// Runs the guest until the run ends, and reports how. A stop requested
+    /// while no run is in progress ends the next run at once; after a run
+    /// returns, no stop request is pending.
     pub fn run(&mut self) -> Result<RunReport, VmmError> {
         let started = Instant::now();
         let watchdog = self.config.timeout.map(|limit| {
@@ -320,9 +323,22 @@ impl<H: Hypervisor> Machine<H> {
             drop(cancel);
             let _ = thread.join();
         }
+        // A stop asked for this run (or racing its end) must not end the next.
+        self.stop.reason.store(0, Ordering::SeqCst);
         let stats = tally.into_stats(&self.devices.pio, &self.devices.mmio, started.elapsed());
         self.devices.flush();
-        let outcome = result?;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            // A failed vCPU call mid-run (reading registers, injecting an
+            // interrupt, answering a hypercall) ends the run with a report,
+            // not a bare error: the output and counters so far are kept.
+            Err(VmmError::Hypervisor(HypervisorError::Call { call, source })) => {
+                RunOutcome::HypervisorFailure {
+                    detail: format!("{call} failed: {source}"),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         Ok(RunReport {
             outcome,
             stats,
@@ -355,13 +371,12 @@ impl<H: Hypervisor> Machine<H> {
 
     /// Reads up to 15 instruction bytes at RIP through the guest's page tables.
     fn instruction_at(&self, rip: u64) -> Option<InstructionBytes> {
-        let cr3 = self.vcpu.special_regs().ok()?.cr3;
+        let sregs = self.vcpu.special_regs().ok()?;
         let mut bytes = [0u8; 15];
-        // Read byte-wise from the end backwards is not needed: try the full
-        // length, then shorter, so an instruction at the end of a mapped page
-        // still shows what is readable.
+        // Try the full length, then shorter, so an instruction at the end of
+        // a mapped page still shows what is readable.
         for len in (1..=15).rev() {
-            if seraph_memory::walk::read_virt(&self.mem, cr3, rip, &mut bytes[..len]).is_ok() {
+            if read_guest(&self.mem, &sregs, rip, &mut bytes[..len]).is_ok() {
                 return Some(InstructionBytes::from_slice(&bytes[..len]));
             }
         }
@@ -613,6 +628,27 @@ impl<H: Hypervisor> Machine<H> {
     }
 }
 
+/// Reads guest memory at `addr` as the guest sees it: physical with paging
+/// off, through its page tables in 4-level long mode. Other paging modes
+/// (32-bit, PAE without long mode, 5-level) are refused: the walker only
+/// knows the mode Seraph-V boots guests in.
+fn read_guest(
+    mem: &GuestMemoryMmap,
+    sregs: &SpecialRegs,
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<(), GuestFault> {
+    if sregs.cr0 & CR0_PG == 0 {
+        return mem
+            .read_slice(buf, GuestAddress(addr))
+            .map_err(|_| GuestFault);
+    }
+    if sregs.efer & EFER_LMA == 0 || sregs.cr4 & CR4_LA57 != 0 {
+        return Err(GuestFault);
+    }
+    seraph_memory::walk::read_virt(mem, sregs.cr3, addr, buf).map_err(|_| GuestFault)
+}
+
 /// What to do after a HLT exit.
 #[derive(Debug)]
 enum HaltAction {
@@ -655,8 +691,8 @@ struct GuestView<'a, H: Hypervisor>(&'a mut Machine<H>);
 
 impl<H: Hypervisor> HypercallContext for GuestView<'_, H> {
     fn read_guest_virtual(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
-        let cr3 = self.0.vcpu.special_regs().map_err(|_| GuestFault)?.cr3;
-        seraph_memory::walk::read_virt(&self.0.mem, cr3, addr, buf).map_err(|_| GuestFault)
+        let sregs = self.0.vcpu.special_regs().map_err(|_| GuestFault)?;
+        read_guest(&self.0.mem, &sregs, addr, buf).map_err(|_| GuestFault)
     }
 
     fn print(&mut self, bytes: &[u8]) {
