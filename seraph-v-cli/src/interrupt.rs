@@ -62,6 +62,11 @@ mod unix {
             .spawn(move || {
                 let mut byte = [0u8; 1];
                 if reader.read_exact(&mut byte).is_ok() {
+                    // A second Ctrl-C (say, while the screenshot is being
+                    // written after the run) ends the process as usual.
+                    // SAFETY: restoring the default disposition of SIGINT
+                    // has no preconditions.
+                    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
                     stop.stop(StopReason::Interrupted);
                 }
             })
