@@ -1,6 +1,6 @@
 //! Has the guest ever touched a range of its memory? Guest RAM is anonymous
-//! memory mapped on demand, so a page no one has touched is not resident,
-//! and reads as zero. The VMM uses this to skip copying and encoding a
+//! memory mapped on demand, so a page no one has touched has no page behind
+//! it (neither in RAM nor in swap), and reads as zero. The VMM uses this to skip copying and encoding a
 //! framebuffer the guest never drew on.
 
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -22,32 +22,40 @@ pub fn untouched(mem: &GuestMemoryMmap, base: u64, len: u64) -> bool {
     let Ok(len) = usize::try_from(len) else {
         return false;
     };
-    // SAFETY: offset + len lies inside the region (checked above), so the
-    // pointer stays within the region's mapping.
-    let start = unsafe { region.as_ptr().add(offset) };
-    none_resident(start, len)
+    // Only the address is needed (the kernel is asked about it); offset +
+    // len lies inside the region's mapping, checked above.
+    none_resident(region.as_ptr() as usize + offset, len)
 }
 
-#[cfg(unix)]
-fn none_resident(start: *mut u8, len: usize) -> bool {
-    // SAFETY: sysconf has no preconditions.
-    let page = match usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }) {
-        Ok(p) if p > 0 => p,
-        _ => return false,
-    };
-    if (start as usize) % page != 0 {
+/// Asks the kernel's page map (`/proc/self/pagemap`, one 64-bit entry per
+/// page: bit 63 present, bit 62 swapped) whether any page of the range was
+/// ever backed. A page that was written and then swapped out still counts,
+/// which residency tests such as mincore(2) would miss.
+#[cfg(target_os = "linux")]
+fn none_resident(start: usize, len: usize) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    const PRESENT: u64 = 1 << 63;
+    const SWAPPED: u64 = 1 << 62;
+    const PAGE: usize = 4096;
+    if start % PAGE != 0 || len % PAGE != 0 {
         return false;
     }
-    let mut vec = vec![0u8; len.div_ceil(page)];
-    // SAFETY: `start..start + len` is mapped memory owned by guest RAM
-    // (the caller checked it lies in one region), `start` is page-aligned,
-    // and `vec` has one byte per page of the range, as mincore(2) needs.
-    let rc = unsafe { libc::mincore(start.cast(), len, vec.as_mut_ptr()) };
-    rc == 0 && vec.iter().all(|&b| b & 1 == 0)
+    let Ok(mut map) = std::fs::File::open("/proc/self/pagemap") else {
+        return false;
+    };
+    let mut entries = vec![0u8; len / PAGE * 8];
+    let at = (start / PAGE) as u64 * 8;
+    if map.seek(SeekFrom::Start(at)).is_err() || map.read_exact(&mut entries).is_err() {
+        return false;
+    }
+    entries.chunks_exact(8).all(|e| {
+        let entry = u64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+        entry & (PRESENT | SWAPPED) == 0
+    })
 }
 
-#[cfg(not(unix))]
-fn none_resident(_start: *mut u8, _len: usize) -> bool {
+#[cfg(not(target_os = "linux"))]
+fn none_resident(_start: usize, _len: usize) -> bool {
     false
 }
 
