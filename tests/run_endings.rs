@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use seraph_guests::expected as want;
+use seraph_v::hypervisor::ExitKind;
 use seraph_v::vmm::{IdleKind, MachineConfig, RunOutcome, StopReason, exit_code};
 
 #[test]
@@ -75,21 +76,30 @@ fn hlt_with_interrupts_disabled_ends_the_run() {
 }
 
 #[test]
-fn idle_loop_ends_the_run_as_idle() {
+fn an_idle_loop_with_nothing_to_wake_it_ends_at_once() {
     let Some(kvm) = common::kvm_or_skip("idle_loop") else {
         return;
     };
     let (_m, report) = common::boot(&kvm, common::quiet(), seraph_guests::IDLE_LOOP);
-    let RunOutcome::Idle { kind, rip, .. } = report.outcome else {
-        panic!("expected idle, got {}", report.outcome);
-    };
-    assert_eq!(rip, want::IDLE_LOOP_HLT_RIP + 1);
-    assert!(matches!(
-        kind,
-        IdleKind::HltCount(_) | IdleKind::NothingCanWake
-    ));
+    // No timer is armed and nothing is pending: the first HLT can never be
+    // woken, so the run ends there without waiting for 100 of them.
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Idle {
+            kind: IdleKind::NothingCanWake,
+            rip: want::IDLE_LOOP_HLT_RIP + 1,
+            last_vector: None,
+        }
+    );
+    assert_eq!(report.stats.exits[&ExitKind::Halt], 1);
     assert_eq!(report.exit_code(), exit_code::IDLE);
     assert_eq!(common::text(&report.print), want::IDLE_LOOP_PRINT);
+    assert!(
+        report
+            .outcome
+            .to_string()
+            .contains("with nothing that can wake it")
+    );
 }
 
 #[test]
@@ -97,21 +107,28 @@ fn idle_hlt_count_is_configurable() {
     let Some(kvm) = common::kvm_or_skip("idle_hlt_count") else {
         return;
     };
-    let config = MachineConfig {
-        idle_hlts: 3,
-        ..common::quiet()
-    };
-    let (_m, report) = common::boot(&kvm, config, seraph_guests::IDLE_LOOP);
-    match report.outcome {
-        RunOutcome::Idle {
-            kind: IdleKind::HltCount(n),
-            ..
-        } => assert_eq!(n, 3),
-        RunOutcome::Idle {
-            kind: IdleKind::NothingCanWake,
-            ..
-        } => {}
-        other => panic!("expected idle, got {other}"),
+    // The Seraph-style idle loop is woken by its periodic timer again and
+    // again, so only the HLT count can end it.
+    for hlts in [3, 7] {
+        let config = MachineConfig {
+            idle_hlts: hlts,
+            ..common::quiet()
+        };
+        let (_m, report) = common::boot(&kvm, config, seraph_guests::SERAPH_IDLE_KERNEL);
+        let RunOutcome::Idle {
+            kind, last_vector, ..
+        } = report.outcome
+        else {
+            panic!("expected idle, got {}", report.outcome);
+        };
+        assert_eq!(kind, IdleKind::HltCount(hlts));
+        assert_eq!(last_vector, Some(want::TIMER_VECTOR));
+        assert!(
+            report
+                .outcome
+                .to_string()
+                .contains(&format!("{hlts} HLTs at rip"))
+        );
     }
 }
 

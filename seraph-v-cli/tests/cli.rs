@@ -153,9 +153,16 @@ fn each_way_a_run_ends_has_its_exit_code_and_report_line() {
         case(
             "idle.elf",
             seraph_guests::IDLE_LOOP,
+            &[],
+            0,
+            "with nothing that can wake it",
+        ),
+        case(
+            "seraph-idle.elf",
+            seraph_guests::SERAPH_IDLE_KERNEL,
             &["--idle-hlts", "5"],
             0,
-            "guest idle",
+            "guest idle: 5 HLTs at rip",
         ),
         case(
             "spin.elf",
