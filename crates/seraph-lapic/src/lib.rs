@@ -23,6 +23,8 @@ mod tests;
 
 use seraph_bus::{BusDevice, fill_le, le_value};
 use seraph_clock::Clock;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bitmap::VectorBitmap;
 use spec::*;
@@ -103,6 +105,8 @@ pub struct Lapic<C> {
     timer: Timer,
     unsupported_ipis: u64,
     last_unsupported_ipi: Option<u64>,
+    /// Counts vectors set in IRR, shared with whoever polls this APIC.
+    irr_events: Arc<AtomicU64>,
 }
 
 impl<C: Clock> Lapic<C> {
@@ -135,6 +139,7 @@ impl<C: Clock> Lapic<C> {
             lvt: [0; 6],
             timer: Timer::default(),
             unsupported_ipis: 0,
+            irr_events: Arc::new(AtomicU64::new(0)),
             last_unsupported_ipi: None,
         };
         lapic.reset_registers();
@@ -194,8 +199,22 @@ impl<C: Clock> Lapic<C> {
         if vector < 16 {
             self.record_error(ESR_RECEIVE_ILLEGAL_VECTOR);
         } else if self.hw_enabled && self.software_enabled() {
-            self.irr.set(vector);
+            self.set_irr(vector);
         }
+    }
+
+    /// Requests `vector` and counts the event for [`Lapic::irr_events`].
+    fn set_irr(&mut self, vector: u8) {
+        self.irr.set(vector);
+        self.irr_events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A counter that grows every time a vector is set in IRR (timer
+    /// expiry, error, self-IPI, external interrupt), readable without
+    /// locking the APIC: a VMM compares it with the value at its last poll
+    /// to learn, with one atomic load, that an interrupt may be pending.
+    pub fn irr_events(&self) -> Arc<AtomicU64> {
+        self.irr_events.clone()
     }
 
     /// Logs errors in ESR and raises the LVT error interrupt for new ones.
@@ -210,7 +229,7 @@ impl<C: Clock> Lapic<C> {
             // Logged, not delivered (and no further error interrupt for it).
             self.esr_pending |= ESR_RECEIVE_ILLEGAL_VECTOR;
         } else {
-            self.irr.set(vector);
+            self.set_irr(vector);
         }
     }
 

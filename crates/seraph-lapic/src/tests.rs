@@ -462,3 +462,22 @@ fn odd_accesses_behave_and_never_panic() {
     let _ = l.pending_vector();
     let _ = l.next_deadline_ns();
 }
+
+#[test]
+fn irr_events_count_every_vector_requested_without_locking() {
+    let (clock, mut l) = lapic();
+    let events = l.irr_events();
+    assert_eq!(events.load(Ordering::Relaxed), 0);
+    // A reserved-register read with LVT error unmasked raises the error vector.
+    wr(&mut l, REG_LVT_ERROR, 0x41);
+    let _ = rd(&mut l, 0x040);
+    assert_eq!(events.load(Ordering::Relaxed), 1);
+    assert_eq!(inject(&mut l), Some(0x41));
+    // A one-shot timer expiring is seen on the next access.
+    wr(&mut l, REG_LVT_TIMER, 0x30);
+    wr(&mut l, REG_TIMER_DIVIDE, 0xB); // divide by 1
+    wr(&mut l, REG_TIMER_INITIAL, 10);
+    clock.advance(1_000);
+    let _ = rd(&mut l, REG_TIMER_CURRENT);
+    assert_eq!(events.load(Ordering::Relaxed), 2);
+}

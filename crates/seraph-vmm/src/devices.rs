@@ -7,6 +7,7 @@
 //! timer and self-IPIs are delivered at their vectors. The LAPIC wins over
 //! the PIC when both have something.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use seraph_bus::{Bus, BusDevice, DeviceIndex};
@@ -26,10 +27,11 @@ use crate::error::VmmError;
 const INTERRUPT_DEVICES: &[&str] = &["pic-master", "pic-slave", "pit", "port61", "lapic"];
 
 /// Devices whose register reads can too: an 8259 read in poll mode is an
-/// interrupt acknowledge, and a LAPIC read of a reserved register raises
-/// the error interrupt (and a read can move an expired timer into IRR).
-/// PIT reads change no interrupt state.
-const READ_SENSITIVE_DEVICES: &[&str] = &["pic-master", "pic-slave", "lapic"];
+/// interrupt acknowledge. A LAPIC read can also raise an interrupt (a
+/// reserved register raises the error vector, an expired timer lands in
+/// IRR), but those show in the LAPIC's IRR event counter, checked with one
+/// atomic load, so LAPIC reads need no poll of their own.
+const READ_SENSITIVE_DEVICES: &[&str] = &["pic-master", "pic-slave"];
 
 /// Which bus an access went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,9 @@ pub struct Devices {
     pic: Arc<Mutex<PicPair>>,
     lapic: Arc<Mutex<Lapic<HostClock>>>,
     serial_irq: SerialIrq,
+    /// The LAPIC's count of vectors set in IRR, and its value at the last poll.
+    lapic_irr_events: Arc<AtomicU64>,
+    lapic_irr_seen: u64,
     /// Per device position on each bus: does a write (`.0`) or a read
     /// (`.1`) there call for a poll?
     pio_sensitive: Vec<(bool, bool)>,
@@ -158,6 +163,7 @@ impl Devices {
         mmio.insert("lapic", LAPIC_BASE, LAPIC_SIZE, lapic.clone())
             .map_err(bus_err)?;
         let serial_irq = lock(&serial).irq_line();
+        let lapic_irr_events = lock(&lapic).irr_events();
         Ok(Self {
             pio_sensitive: sensitivity(&pio),
             mmio_sensitive: sensitivity(&mmio),
@@ -168,6 +174,8 @@ impl Devices {
             pic,
             lapic,
             serial_irq,
+            lapic_irr_events,
+            lapic_irr_seen: 0,
             dirty: true,
         })
     }
@@ -194,12 +202,15 @@ impl Devices {
     /// True if the interrupt state may have changed since the last poll:
     /// the run loop skips the controllers (and their locks) otherwise.
     pub fn needs_poll(&self) -> bool {
-        self.dirty || self.serial_irq.is_pending()
+        self.dirty
+            || self.serial_irq.is_pending()
+            || self.lapic_irr_events.load(Ordering::Relaxed) != self.lapic_irr_seen
     }
 
     /// Records a finished poll; `still_pending` keeps the next one due.
     pub fn polled(&mut self, still_pending: bool) {
         self.dirty = still_pending;
+        self.lapic_irr_seen = self.lapic_irr_events.load(Ordering::Relaxed);
     }
 
     /// Moves device interrupt outputs (PIT OUT0 edges, COM1) into the PIC.
