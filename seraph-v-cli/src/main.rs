@@ -193,7 +193,9 @@ fn run() -> Result<i32, Failure> {
     let _ctrl_c = interrupt::on_ctrl_c(machine.stop_handle());
     let report = machine.run()?;
 
-    eprintln!("seraph-v: {}", report.outcome);
+    // One write for the report line (stderr is unbuffered).
+    let line = format!("seraph-v: {}\n", report.outcome);
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     if args.stats {
         eprint!("{}", report.stats);
     }

@@ -20,18 +20,30 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     shared.0.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Kicks a vCPU at the armed deadline (once per arming).
+/// Kicks a vCPU at the armed deadline (once per arming). The thread is
+/// started the first time a deadline is armed: a guest that never programs
+/// a timer costs no thread.
 pub struct DeadlineKicker {
+    kick: Arc<dyn VcpuKick>,
     shared: Shared,
     armed: Option<Instant>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl DeadlineKicker {
-    /// Starts the thread; it kicks through `kick`.
-    pub fn start(kick: Arc<dyn VcpuKick>) -> std::io::Result<Self> {
-        let shared: Shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
-        let theirs = shared.clone();
+    /// A kicker that kicks through `kick`; no thread runs yet.
+    pub fn new(kick: Arc<dyn VcpuKick>) -> Self {
+        Self {
+            kick,
+            shared: Arc::new((Mutex::new(State::default()), Condvar::new())),
+            armed: None,
+            thread: None,
+        }
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let theirs = self.shared.clone();
+        let kick = self.kick.clone();
         let thread = std::thread::Builder::new()
             .name("seraph-v-timer".into())
             .spawn(move || {
@@ -62,21 +74,23 @@ impl DeadlineKicker {
                     }
                 }
             })?;
-        Ok(Self {
-            shared,
-            armed: None,
-            thread: Some(thread),
-        })
+        self.thread = Some(thread);
+        Ok(())
     }
 
     /// Kicks at `deadline` (or never, for `None`); cheap when unchanged.
-    pub fn arm(&mut self, deadline: Option<Instant>) {
+    /// Fails only if the thread cannot be started.
+    pub fn arm(&mut self, deadline: Option<Instant>) -> std::io::Result<()> {
         if deadline == self.armed {
-            return;
+            return Ok(());
+        }
+        if deadline.is_some() && self.thread.is_none() {
+            self.spawn()?;
         }
         self.armed = deadline;
         lock(&self.shared).deadline = deadline;
         self.shared.1.notify_one();
+        Ok(())
     }
 }
 
@@ -108,8 +122,13 @@ mod tests {
     #[test]
     fn kicks_once_per_past_deadline_and_stops_cleanly() {
         let count = Arc::new(Count::default());
-        let mut kicker = DeadlineKicker::start(count.clone()).unwrap();
-        kicker.arm(Some(Instant::now()));
+        let mut kicker = DeadlineKicker::new(count.clone());
+        kicker.arm(None).unwrap();
+        assert!(
+            kicker.thread.is_none(),
+            "no thread until a deadline is armed"
+        );
+        kicker.arm(Some(Instant::now())).unwrap();
         // Wait (bounded) for the thread to act: this checks behaviour, not speed.
         for _ in 0..1000 {
             if count.0.load(Ordering::SeqCst) > 0 {
@@ -118,7 +137,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        kicker.arm(None);
+        kicker.arm(None).unwrap();
         drop(kicker);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }

@@ -315,8 +315,7 @@ impl<H: Hypervisor> Machine<H> {
             (cancel, thread)
         });
         let mut tally = Tally::new(self.devices.pio.len(), self.devices.mmio.len());
-        let mut timer = DeadlineKicker::start(self.vcpu.kicker())
-            .map_err(|e| VmmError::Internal(format!("starting the timer thread: {e}")))?;
+        let mut timer = DeadlineKicker::new(self.vcpu.kicker());
         let result = self.run_loop(&mut tally, &mut timer);
         drop(timer);
         if let Some((cancel, thread)) = watchdog {
@@ -408,7 +407,9 @@ impl<H: Hypervisor> Machine<H> {
             }
         }
         let deadline = self.devices.next_deadline_ns();
-        timer.arm(deadline.map(|ns| self.clock.instant_at(ns)));
+        timer
+            .arm(deadline.map(|ns| self.clock.instant_at(ns)))
+            .map_err(|e| VmmError::Internal(format!("starting the timer thread: {e}")))?;
         // While something is pending, look again after the next exit.
         self.devices.polled(pending);
         Ok(())
@@ -566,7 +567,9 @@ impl<H: Hypervisor> Machine<H> {
                         HaltAction::Resume => {}
                         HaltAction::SleepUntil(deadline) => {
                             // The vCPU is not running: no kick needed while we wait.
-                            timer.arm(None);
+                            timer
+                                .arm(None)
+                                .map_err(|e| VmmError::Internal(format!("timer thread: {e}")))?;
                             let slept = Instant::now();
                             self.sleep_until(deadline);
                             tally.halted += slept.elapsed();
