@@ -58,10 +58,12 @@ impl BusDevice for PostPort {
     fn write(&mut self, _offset: u64, _data: &[u8]) {}
 }
 
-/// Where the interrupt about to be injected comes from.
+/// The interrupt ready for the CPU, and which controller it comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
+pub enum PendingInterrupt {
+    /// A vector the local APIC has ready.
     Lapic(u8),
+    /// The 8259 pair raises INTR; its vector is known at acknowledge.
     Pic,
 }
 
@@ -228,29 +230,28 @@ impl Devices {
         }
     }
 
-    fn next_source(&mut self) -> Option<Source> {
+    /// The highest-priority interrupt ready for the CPU, if any (after
+    /// moving device lines into the PIC).
+    pub fn pending_interrupt(&mut self) -> Option<PendingInterrupt> {
         self.route_lines();
         let mut lapic = lock(&self.lapic);
         if let Some(vector) = lapic.pending_vector() {
-            return Some(Source::Lapic(vector));
+            return Some(PendingInterrupt::Lapic(vector));
         }
-        (lapic.accepts_pic_interrupts() && lock(&self.pic).has_interrupt()).then_some(Source::Pic)
+        (lapic.accepts_pic_interrupts() && lock(&self.pic).has_interrupt())
+            .then_some(PendingInterrupt::Pic)
     }
 
-    /// True if an interrupt is ready for the CPU.
-    pub fn interrupt_pending(&mut self) -> bool {
-        self.next_source().is_some()
-    }
-
-    /// Takes the highest-priority ready interrupt for injection (the
-    /// controllers see the CPU acknowledge it) and returns its vector.
-    pub fn take_interrupt(&mut self) -> Option<u8> {
-        match self.next_source()? {
-            Source::Lapic(vector) => {
+    /// The CPU takes `pending` (from [`Devices::pending_interrupt`] in the
+    /// same poll): its controller moves it to in-service. Returns the
+    /// vector to inject (`None` if the PIC's request vanished meanwhile).
+    pub fn acknowledge(&mut self, pending: PendingInterrupt) -> Option<u8> {
+        match pending {
+            PendingInterrupt::Lapic(vector) => {
                 lock(&self.lapic).acknowledge(vector);
                 Some(vector)
             }
-            Source::Pic => lock(&self.pic).acknowledge(),
+            PendingInterrupt::Pic => lock(&self.pic).acknowledge(),
         }
     }
 

@@ -197,7 +197,10 @@ impl<H: Hypervisor> Machine<H> {
             unsafe { vm.map_memory(region)? };
         }
         let mut vcpu = vm.create_vcpu(0)?;
-        let cpuid = guest_cpuid(&hypervisor.supported_cpuid()?, hypervisor.name() == "whp");
+        let cpuid = guest_cpuid(
+            &hypervisor.supported_cpuid()?,
+            hypervisor.hypercall_instruction_exits(),
+        );
         vcpu.set_cpuid(&cpuid)?;
 
         let clock = HostClock::new();
@@ -393,17 +396,19 @@ impl<H: Hypervisor> Machine<H> {
         if !self.devices.needs_poll() {
             return Ok(());
         }
-        let pending = self.devices.interrupt_pending();
-        if !pending {
-            self.vcpu.request_interrupt_window(false);
-        } else if !self.vcpu.can_inject_interrupt() {
-            self.vcpu.request_interrupt_window(true);
-        } else {
-            self.vcpu.request_interrupt_window(false);
-            if let Some(vector) = self.devices.take_interrupt() {
-                self.vcpu.inject_interrupt(vector)?;
-                self.last_vector = Some(vector);
-                tally.interrupt(vector);
+        let pending = self.devices.pending_interrupt();
+        match pending {
+            None => self.vcpu.request_interrupt_window(false),
+            Some(_) if !self.vcpu.can_inject_interrupt() => {
+                self.vcpu.request_interrupt_window(true);
+            }
+            Some(source) => {
+                self.vcpu.request_interrupt_window(false);
+                if let Some(vector) = self.devices.acknowledge(source) {
+                    self.vcpu.inject_interrupt(vector)?;
+                    self.last_vector = Some(vector);
+                    tally.interrupt(vector);
+                }
             }
         }
         let deadline = self.devices.next_deadline_ns();
@@ -411,7 +416,7 @@ impl<H: Hypervisor> Machine<H> {
             .arm(deadline.map(|ns| self.clock.instant_at(ns)))
             .map_err(|e| VmmError::Internal(format!("starting the timer thread: {e}")))?;
         // While something is pending, look again after the next exit.
-        self.devices.polled(pending);
+        self.devices.polled(pending.is_some());
         Ok(())
     }
 
@@ -437,7 +442,7 @@ impl<H: Hypervisor> Machine<H> {
                 last_vector: self.last_vector,
             }));
         }
-        if self.devices.interrupt_pending() {
+        if self.devices.pending_interrupt().is_some() {
             return Ok(HaltAction::Resume);
         }
         Ok(match self.devices.next_deadline_ns() {
