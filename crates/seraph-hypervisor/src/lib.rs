@@ -87,6 +87,10 @@ pub trait Hypervisor {
     fn name(&self) -> &'static str;
     /// Creates an empty VM.
     fn create_vm(&self, config: &VmConfig) -> Result<Self::Vm>;
+    /// True if a guest's VMCALL/VMMCALL reaches the VMM as [`VmExit::Hypercall`]
+    /// (WHP); false if the hypervisor answers it itself (KVM), so guests
+    /// need [`VmConfig::hypercall_port`].
+    fn hypercall_instruction_exits(&self) -> bool;
     /// The CPUID leaves the host and hypervisor can offer a guest, before the VMM filters them.
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
 }

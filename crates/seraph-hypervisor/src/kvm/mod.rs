@@ -105,6 +105,11 @@ impl crate::Hypervisor for KvmHypervisor {
         })
     }
 
+    fn hypercall_instruction_exits(&self) -> bool {
+        // KVM answers VMCALL in the host kernel (VAPIC_POLL_IRQ, -KVM_ENOSYS).
+        false
+    }
+
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>> {
         let cpuid = self
             .kvm

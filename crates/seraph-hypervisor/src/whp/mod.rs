@@ -236,6 +236,10 @@ impl Hypervisor for WhpHypervisor {
         })
     }
 
+    fn hypercall_instruction_exits(&self) -> bool {
+        true
+    }
+
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>> {
         // A scratch partition with one VP: WHP answers CPUID per VP.
         let partition = Arc::new(Partition::configured(1)?);
