@@ -199,39 +199,39 @@ fn run() -> Result<i32, Failure> {
     if args.stats {
         eprint!("{}", report.stats);
     }
-    // A guest that never drew leaves a black screen: write it without
-    // copying and encoding 3 MiB of zeros.
-    let black = machine.framebuffer_untouched();
-    if black && !args.ascii && !args.no_screenshot {
-        seraph_framebuffer::save_black_screenshot(&args.screenshot, machine.framebuffer_geometry())
-            .map_err(|e| {
-                Failure::new(
-                    exit_code::CANT_CREATE,
-                    format!("saving the screenshot: {e}"),
-                )
-            })?;
-        return Ok(report.exit_code());
-    }
-    // Copy the 3 MiB framebuffer out of guest memory only if it is used.
     if args.ascii || !args.no_screenshot {
-        let pixels = machine.framebuffer()?;
-        let geometry = machine.framebuffer_geometry();
-        if args.ascii {
-            print!(
-                "{}",
-                seraph_framebuffer::ascii_preview(&pixels, geometry, 80)
-            );
-        }
-        if !args.no_screenshot {
-            seraph_framebuffer::save_screenshot(&args.screenshot, &pixels, geometry).map_err(
-                |e| {
-                    Failure::new(
-                        exit_code::CANT_CREATE,
-                        format!("saving the screenshot: {e}"),
-                    )
-                },
-            )?;
-        }
+        write_framebuffer_outputs(&args, &machine)?;
     }
     Ok(report.exit_code())
+}
+
+/// The `--ascii` preview and the screenshot. The 3 MiB framebuffer is
+/// copied out of guest memory only if the guest touched it: a guest that
+/// never drew gets its black screenshot written without a copy.
+fn write_framebuffer_outputs<H: seraph_hypervisor::Hypervisor>(
+    args: &Args,
+    machine: &Machine<H>,
+) -> Result<(), Failure> {
+    let geometry = machine.framebuffer_geometry();
+    let saving = |e: seraph_framebuffer::FramebufferError| {
+        Failure::new(
+            exit_code::CANT_CREATE,
+            format!("saving the screenshot: {e}"),
+        )
+    };
+    if !args.ascii && machine.framebuffer_untouched() {
+        seraph_framebuffer::save_black_screenshot(&args.screenshot, geometry).map_err(saving)?;
+        return Ok(());
+    }
+    let pixels = machine.framebuffer()?;
+    if args.ascii {
+        print!(
+            "{}",
+            seraph_framebuffer::ascii_preview(&pixels, geometry, 80)
+        );
+    }
+    if !args.no_screenshot {
+        seraph_framebuffer::save_screenshot(&args.screenshot, &pixels, geometry).map_err(saving)?;
+    }
+    Ok(())
 }
