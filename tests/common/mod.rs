@@ -6,21 +6,10 @@
 use seraph_v::hypervisor::kvm::KvmHypervisor;
 use seraph_v::vmm::{Machine, MachineConfig, RunReport};
 
-/// Opens /dev/kvm for a test. With `SERAPH_V_SKIP_KVM=1` the test is skipped
-/// (and says so); otherwise a host without a usable /dev/kvm fails the test
-/// with a message saying what is missing.
+/// Opens /dev/kvm for a test (see `KvmHypervisor::for_test`: skipped with
+/// `SERAPH_V_SKIP_KVM=1`, a clear failure without KVM otherwise).
 pub fn kvm_or_skip(test: &str) -> Option<KvmHypervisor> {
-    if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
-        return None;
-    }
-    match KvmHypervisor::new() {
-        Ok(kvm) => Some(kvm),
-        Err(e) => panic!(
-            "{test} needs a usable /dev/kvm and this host has none: {e}. \
-             Run on a KVM host, or set SERAPH_V_SKIP_KVM=1 to skip KVM tests explicitly."
-        ),
-    }
+    KvmHypervisor::for_test(test)
 }
 
 /// Boots `kernel` with `config` and runs it to the end.

@@ -419,21 +419,11 @@ mod tests {
         assert_eq!(entry(&pd, 511), 0x3FE0_0083);
     }
 
-    /// Opens /dev/kvm for a real-KVM test. With `SERAPH_V_SKIP_KVM=1` the
-    /// test is skipped (and says so); otherwise a host without a usable
-    /// /dev/kvm fails the test with a message saying what is missing.
+    /// Opens /dev/kvm for a real-KVM test, under the project's KVM test
+    /// rule (`KvmHypervisor::for_test`).
     fn kvm() -> Option<Kvm> {
-        if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
-            eprintln!("SKIPPED: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
-            return None;
-        }
-        match Kvm::new() {
-            Ok(kvm) => Some(kvm),
-            Err(e) => panic!(
-                "this test needs a usable /dev/kvm and this host has none ({e}); \
-                 run on a KVM host, or set SERAPH_V_SKIP_KVM=1 to skip KVM tests explicitly"
-            ),
-        }
+        seraph_hypervisor::kvm::KvmHypervisor::for_test("floor test")?;
+        Kvm::new().ok()
     }
 
     #[test]

@@ -64,22 +64,9 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// KVM gate for tests that boot a guest (see tests/common in the workspace).
+/// KVM gate for tests that boot a guest (`KvmHypervisor::for_test`).
 pub fn kvm_available(test: &str) -> bool {
-    if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
-        return false;
-    }
-    assert!(
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .is_ok(),
-        "{test} needs a usable /dev/kvm and this host has none. Run on a KVM host, \
-         or set SERAPH_V_SKIP_KVM=1 to skip KVM tests explicitly."
-    );
-    true
+    seraph_hypervisor::kvm::KvmHypervisor::for_test(test).is_some()
 }
 
 /// Asserts a failure: the exit code, exactly one stderr line naming the

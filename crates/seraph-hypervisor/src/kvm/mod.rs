@@ -64,9 +64,26 @@ impl KvmHypervisor {
         Ok(Self { kvm })
     }
 
-    /// True if `/dev/kvm` exists on this host (it may still be unusable).
-    pub fn is_present() -> bool {
-        std::path::Path::new("/dev/kvm").exists()
+    /// Opens /dev/kvm for a test that boots guests, with this project's
+    /// rule for KVM tests: with `SERAPH_V_SKIP_KVM=1` the test is skipped
+    /// (`None`, and it says so on stderr); otherwise a host without a
+    /// usable /dev/kvm fails the test with a message saying what is missing.
+    ///
+    /// # Panics
+    /// Without a usable /dev/kvm unless the skip variable is set: a KVM
+    /// test must never pass by skipping silently.
+    pub fn for_test(test: &str) -> Option<Self> {
+        if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
+            eprintln!("SKIPPED {test}: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
+            return None;
+        }
+        match Self::new() {
+            Ok(kvm) => Some(kvm),
+            Err(e) => panic!(
+                "{test} needs a usable /dev/kvm and this host has none: {e}. \
+                 Run on a KVM host, or set SERAPH_V_SKIP_KVM=1 to skip KVM tests explicitly."
+            ),
+        }
     }
 }
 
