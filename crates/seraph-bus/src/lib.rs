@@ -10,12 +10,43 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Where a bus access landed: what a device needs beyond the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusAccess {
+    /// The first address of the device's range on the bus (a PCI BAR's base).
+    pub base: u64,
+    /// The offset of the access inside that range.
+    pub offset: u64,
+    /// The vCPU that made the access (0 on a one-vCPU machine).
+    pub vcpu: u32,
+}
+
+impl BusAccess {
+    /// The absolute address of the access (`base + offset`).
+    pub fn address(&self) -> u64 {
+        self.base.wrapping_add(self.offset)
+    }
+}
+
 /// A device that answers guest reads and writes inside its own address range.
+///
+/// Simple devices implement [`BusDevice::read`] and [`BusDevice::write`] at
+/// an offset; devices that care where their range sits or which vCPU asked
+/// (a PCI BAR, a per-CPU register page) override the `_access` forms, which
+/// the bus calls.
 pub trait BusDevice: Send {
     /// Fills `data` with what a read of `data.len()` bytes at `offset` returns.
     fn read(&mut self, offset: u64, data: &mut [u8]);
     /// Takes a write of `data` at `offset`.
     fn write(&mut self, offset: u64, data: &[u8]);
+    /// A read with its full description; defaults to [`BusDevice::read`] at the offset.
+    fn read_access(&mut self, access: BusAccess, data: &mut [u8]) {
+        self.read(access.offset, data);
+    }
+    /// A write with its full description; defaults to [`BusDevice::write`] at the offset.
+    fn write_access(&mut self, access: BusAccess, data: &[u8]) {
+        self.write(access.offset, data);
+    }
 }
 
 /// A device shared between the bus and the code that owns it.

@@ -124,10 +124,12 @@ pub enum VmExit<'a> {
     Interrupted,
     /// The VM stopped itself.
     Shutdown(ShutdownReason),
-    /// A debug event (breakpoint, single step) at `pc`.
+    /// A debug event (breakpoint, watchpoint, single step) at `pc`.
     Debug {
         /// Guest instruction pointer.
         pc: u64,
+        /// What fired.
+        cause: crate::debug::DebugCause,
     },
     /// An MSR read the backend leaves to the VMM; answer with [`Completion::MsrRead`].
     MsrRead {

@@ -13,6 +13,7 @@
 //! Backends: [`kvm`] on Linux; `whp` (Windows Hypervisor Platform) on
 //! Windows, or on any OS with the `whp-check` feature for type-checking.
 
+pub mod debug;
 pub mod exit;
 pub mod x86;
 
@@ -24,6 +25,7 @@ pub mod whp;
 
 use std::sync::Arc;
 
+pub use debug::{DebugCause, GuestDebug, HwBreakKind, HwBreakpoint, PendingException, VcpuEvents};
 pub use exit::{Completion, ExitKind, Hypercall, InstructionBytes, ShutdownReason, VmExit};
 pub use x86::{CpuidEntry, DescriptorTable, Regs, Segment, SpecialRegs};
 
@@ -141,4 +143,12 @@ pub trait Vcpu {
     fn request_interrupt_window(&mut self, wanted: bool);
     /// A handle that stops this vCPU's `run` from elsewhere.
     fn kicker(&self) -> Arc<dyn VcpuKick>;
+    /// Sets hardware breakpoints/watchpoints and single-step; debug events
+    /// then end `run` with [`VmExit::Debug`].
+    fn set_guest_debug(&mut self, debug: &GuestDebug) -> Result<()>;
+    /// The exception and interrupt the vCPU is delivering or has pending.
+    fn events(&self) -> Result<VcpuEvents>;
+    /// Translates guest-virtual `addr` through the vCPU's current paging
+    /// state; `None` if it is not mapped.
+    fn translate(&self, addr: u64) -> Result<Option<u64>>;
 }

@@ -601,7 +601,7 @@ impl<H: Hypervisor> Machine<H> {
                 VmExit::InternalError { detail, .. } => {
                     return Ok(RunOutcome::HypervisorFailure { detail });
                 }
-                VmExit::Debug { pc } => {
+                VmExit::Debug { pc, .. } => {
                     self.debug(format_args!("debug exit at {pc:#x}"));
                 }
                 VmExit::MsrRead { index } => {

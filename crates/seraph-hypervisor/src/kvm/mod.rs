@@ -11,6 +11,7 @@
 //! is reported as [`VmExit::Hypercall`] with the registers already read.
 
 mod convert;
+mod debug;
 mod kick;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use kvm_ioctls::{
 
 use crate::exit::{Completion, Hypercall, InstructionBytes, ShutdownReason, VmExit};
 use crate::x86::{CpuidEntry, Regs, SpecialRegs};
-use crate::{HypervisorError, MemoryRegion, Result, VcpuKick, VmConfig};
+use crate::{GuestDebug, HypervisorError, MemoryRegion, Result, VcpuEvents, VcpuKick, VmConfig};
 
 pub use kick::KvmKick;
 
@@ -319,7 +320,10 @@ impl KvmVcpu {
                 kvm_bindings::KVM_SYSTEM_EVENT_RESET => VmExit::Shutdown(ShutdownReason::Reset),
                 _ => VmExit::Shutdown(ShutdownReason::PowerOff),
             }),
-            VcpuExit::Debug(arch) => Located::Ready(VmExit::Debug { pc: arch.pc }),
+            VcpuExit::Debug(arch) => Located::Ready(VmExit::Debug {
+                pc: arch.pc,
+                cause: crate::debug::x86_debug_cause(arch.exception, arch.dr6, arch.dr7),
+            }),
             VcpuExit::FailEntry(reason, _) => Located::Ready(VmExit::FailedEntry { reason }),
             VcpuExit::InternalError => Located::EmulationFailure,
             VcpuExit::Unsupported(reason) => Located::Ready(VmExit::Unknown {
@@ -515,5 +519,17 @@ impl crate::Vcpu for KvmVcpu {
 
     fn kicker(&self) -> Arc<dyn VcpuKick> {
         self.kick.clone()
+    }
+
+    fn set_guest_debug(&mut self, debug: &GuestDebug) -> Result<()> {
+        debug::set_guest_debug(&self.fd, debug)
+    }
+
+    fn events(&self) -> Result<VcpuEvents> {
+        debug::events(&self.fd)
+    }
+
+    fn translate(&self, addr: u64) -> Result<Option<u64>> {
+        debug::translate(&self.fd, addr)
     }
 }
