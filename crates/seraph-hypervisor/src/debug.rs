@@ -156,7 +156,7 @@ mod tests {
         });
         let dr7 = x86_dr7(&hw);
         // G0, G2, G3 and GE.
-        assert_eq!(dr7 & 0xff, 0b1100_0010);
+        assert_eq!(dr7 & 0xff, 0b1010_0010);
         assert_ne!(dr7 & (1 << 9), 0);
         // Slot 0: RW=00 LEN=00; slot 2: RW=01 LEN=10; slot 3: RW=11 LEN=11.
         assert_eq!((dr7 >> 16) & 0xf, 0b0000);
