@@ -1,0 +1,1 @@
+//! Live display in the browser: an HTTP/WebSocket server showing the framebuffer and console, taking keyboard input.

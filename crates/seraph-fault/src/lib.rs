@@ -1,0 +1,1 @@
+//! Guest fault reports: x86 exceptions decoded and explained, and the AArch64 trap (ESR_EL2) decoder.

@@ -1,0 +1,1 @@
+//! An NVMe controller model backed by a block image.

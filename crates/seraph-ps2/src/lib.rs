@@ -1,0 +1,1 @@
+//! The i8042 PS/2 controller and keyboard as a pure device model.
