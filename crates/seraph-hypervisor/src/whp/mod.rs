@@ -23,13 +23,14 @@
 //! [`replay`]; this file only makes the calls. None of it has been run on
 //! Windows on this project's machines: see `docs/windows.md`.
 
+pub mod debug;
 pub mod pending;
 pub mod replay;
 pub mod translate;
 
 use std::ffi::c_void;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use windows_sys::Win32::System::Hypervisor::{
     WHV_CAPABILITY, WHV_EMULATOR_CALLBACKS, WHV_EMULATOR_IO_ACCESS_INFO,
@@ -42,17 +43,20 @@ use windows_sys::Win32::System::Hypervisor::{
     WHvEmulatorDestroyEmulator, WHvEmulatorTryIoEmulation, WHvEmulatorTryMmioEmulation,
     WHvGetCapability, WHvGetVirtualProcessorCpuidOutput, WHvGetVirtualProcessorRegisters,
     WHvMapGpaRange, WHvMapGpaRangeFlagExecute, WHvMapGpaRangeFlagRead, WHvMapGpaRangeFlagWrite,
-    WHvPartitionPropertyCodeCpuidExitList, WHvPartitionPropertyCodeExtendedVmExits,
-    WHvPartitionPropertyCodeLocalApicEmulationMode, WHvPartitionPropertyCodeProcessorCount,
-    WHvRegisterPendingInterruption, WHvRunVirtualProcessor, WHvSetPartitionProperty,
-    WHvSetVirtualProcessorRegisters, WHvSetupPartition, WHvTranslateGva, WHvUnmapGpaRange,
-    WHvX64LocalApicEmulationModeNone, WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterRdx,
+    WHvPartitionPropertyCodeCpuidExitList, WHvPartitionPropertyCodeExceptionExitBitmap,
+    WHvPartitionPropertyCodeExtendedVmExits, WHvPartitionPropertyCodeLocalApicEmulationMode,
+    WHvPartitionPropertyCodeProcessorCount, WHvRegisterPendingInterruption, WHvRunVirtualProcessor,
+    WHvSetPartitionProperty, WHvSetVirtualProcessorRegisters, WHvSetupPartition, WHvTranslateGva,
+    WHvTranslateGvaFlagPrivilegeExempt, WHvTranslateGvaFlagValidateRead, WHvUnmapGpaRange,
+    WHvX64LocalApicEmulationModeNone, WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterDr6,
+    WHvX64RegisterRdx, WHvX64RegisterRflags,
 };
 use windows_sys::core::HRESULT;
 
 use self::pending::Pending;
 use self::replay::{AccessKind, Replay};
 use self::translate::{ExecState, ExitPlan, RawExit};
+use crate::debug::{DebugCause, GuestDebug, VcpuEvents};
 use crate::exit::{Completion, InstructionBytes, VmExit};
 use crate::x86::{CpuidEntry, Regs, SpecialRegs};
 use crate::{Hypervisor, HypervisorError, MemoryRegion, Result, Vcpu, VcpuKick, Vm, VmConfig};
@@ -84,7 +88,13 @@ type ExitBuffer = Aligned<WHV_RUN_VP_EXIT_CONTEXT>;
 
 /// An owned partition handle; deleted when the last user (VM, vCPU or kicker) drops it.
 #[derive(Debug)]
-struct Partition(WHV_PARTITION_HANDLE);
+struct Partition {
+    handle: WHV_PARTITION_HANDLE,
+    /// The `ExceptionExit` extended exit was granted (guest debugging works).
+    exception_exits: bool,
+    /// Each vCPU's exception-exit request; the partition bitmap is their union.
+    debug_bitmaps: Mutex<Vec<(u32, u64)>>,
+}
 
 impl Partition {
     fn create() -> Result<Self> {
@@ -92,7 +102,11 @@ impl Partition {
         // SAFETY: `handle` is a valid out-pointer for the duration of the call.
         let hr = unsafe { WHvCreatePartition(&mut handle) };
         check(hr, "WHvCreatePartition")?;
-        Ok(Partition(handle))
+        Ok(Partition {
+            handle,
+            exception_exits: false,
+            debug_bitmaps: Mutex::new(Vec::new()),
+        })
     }
 
     fn set_property<T>(
@@ -106,7 +120,7 @@ impl Partition {
         check(
             // SAFETY: `value` points to `size` readable bytes that outlive the call;
             // WHP copies the property.
-            unsafe { WHvSetPartitionProperty(self.0, code, (value as *const T).cast(), size) },
+            unsafe { WHvSetPartitionProperty(self.handle, code, (value as *const T).cast(), size) },
             call,
         )
     }
@@ -121,14 +135,14 @@ impl Partition {
             .map_err(|_| HypervisorError::Invalid(format!("{call}: property too large")))?;
         check(
             // SAFETY: `values` is `size` readable bytes for the duration of the call.
-            unsafe { WHvSetPartitionProperty(self.0, code, values.as_ptr().cast(), size) },
+            unsafe { WHvSetPartitionProperty(self.handle, code, values.as_ptr().cast(), size) },
             call,
         )
     }
 
     /// Creates and sets up a partition with this backend's configuration.
     fn configured(processor_count: u32) -> Result<Self> {
-        let p = Partition::create()?;
+        let mut p = Partition::create()?;
         p.set_property(
             WHvPartitionPropertyCodeProcessorCount,
             &processor_count,
@@ -140,6 +154,7 @@ impl Partition {
             &exits,
             "WHvSetPartitionProperty(ExtendedVmExits)",
         )?;
+        p.exception_exits = exits & (1 << 2) != 0;
         p.set_property_slice(
             WHvPartitionPropertyCodeCpuidExitList,
             &translate::cpuid_exit_leaves(),
@@ -151,8 +166,39 @@ impl Partition {
             "WHvSetPartitionProperty(LocalApicEmulationMode)",
         )?;
         // SAFETY: the handle is a live partition that has not been set up yet.
-        check(unsafe { WHvSetupPartition(p.0) }, "WHvSetupPartition")?;
+        check(unsafe { WHvSetupPartition(p.handle) }, "WHvSetupPartition")?;
         Ok(p)
+    }
+}
+
+impl Partition {
+    /// Records vCPU `index`'s exception-exit request and sets the
+    /// partition's bitmap to the union of all requests.
+    fn set_exception_exits(&self, index: u32, bitmap: u64) -> Result<()> {
+        if bitmap != 0 && !self.exception_exits {
+            return Err(HypervisorError::Unsupported(
+                "guest debugging: this host does not offer WHP exception exits \
+                 (WHvCapabilityCodeExtendedVmExits.ExceptionExit)"
+                    .into(),
+            ));
+        }
+        let mut all = self
+            .debug_bitmaps
+            .lock()
+            .map_err(|_| HypervisorError::Invalid("debug state poisoned".into()))?;
+        all.retain(|(vp, _)| *vp != index);
+        if bitmap != 0 {
+            all.push((index, bitmap));
+        }
+        if !self.exception_exits {
+            return Ok(());
+        }
+        let union = debug::partition_exception_bitmap(&all);
+        self.set_property(
+            WHvPartitionPropertyCodeExceptionExitBitmap,
+            &union,
+            "WHvSetPartitionProperty(ExceptionExitBitmap)",
+        )
     }
 }
 
@@ -161,7 +207,7 @@ impl Drop for Partition {
         // SAFETY: the handle came from WHvCreatePartition and this is its
         // last owner; nothing uses it after this.
         unsafe {
-            WHvDeletePartition(self.0);
+            WHvDeletePartition(self.handle);
         }
     }
 }
@@ -245,10 +291,10 @@ impl Hypervisor for WhpHypervisor {
         let partition = Arc::new(Partition::configured(1)?);
         check(
             // SAFETY: a set-up partition; VP 0 is deleted by the guard below.
-            unsafe { WHvCreateVirtualProcessor(partition.0, 0, 0) },
+            unsafe { WHvCreateVirtualProcessor(partition.handle, 0, 0) },
             "WHvCreateVirtualProcessor",
         )?;
-        let guard = VpGuard(partition.0);
+        let guard = VpGuard(partition.handle);
         let query = |leaf: u32, sub: u32| -> Result<[u32; 4]> {
             let mut out = windows_sys::Win32::System::Hypervisor::WHV_CPUID_OUTPUT::default();
             check(
@@ -303,7 +349,7 @@ impl WhpVm {
     fn unmap(&self, region: &MemoryRegion) -> Result<()> {
         check(
             // SAFETY: the range was mapped by map_memory on this partition.
-            unsafe { WHvUnmapGpaRange(self.partition.0, region.guest_addr, region.size) },
+            unsafe { WHvUnmapGpaRange(self.partition.handle, region.guest_addr, region.size) },
             "WHvUnmapGpaRange",
         )
     }
@@ -333,7 +379,7 @@ impl Vm for WhpVm {
             // and stays valid for the VM's life (the trait's contract).
             unsafe {
                 WHvMapGpaRange(
-                    self.partition.0,
+                    self.partition.handle,
                     region.host_addr.cast_const().cast(),
                     region.guest_addr,
                     region.size,
@@ -371,7 +417,7 @@ impl VcpuKick for WhpKick {
         // SAFETY: the partition handle is kept alive by the Arc; cancelling
         // a VP that is not running is harmless (the flag covers that case).
         unsafe {
-            WHvCancelRunVirtualProcessor(self.partition.0, self.index, 0);
+            WHvCancelRunVirtualProcessor(self.partition.handle, self.index, 0);
         }
     }
 }
@@ -422,6 +468,12 @@ pub struct WhpVcpu {
     window_wanted: bool,
     window_armed: bool,
     buf: Vec<u8>,
+    /// The guest-debug configuration.
+    debug: GuestDebug,
+    /// RFLAGS.TF was set by this backend (single-step), not by the guest.
+    tf_owned: bool,
+    /// Enter with RFLAGS.RF to step over the execute breakpoint just reported.
+    resume_flag: bool,
 }
 
 // SAFETY: the emulator handle is an opaque pointer owned by this vCPU alone
@@ -443,7 +495,7 @@ impl WhpVcpu {
     fn create(partition: Arc<Partition>, index: u32, hypercall_port: Option<u16>) -> Result<Self> {
         check(
             // SAFETY: a set-up partition; the VP is deleted in Drop.
-            unsafe { WHvCreateVirtualProcessor(partition.0, index, 0) },
+            unsafe { WHvCreateVirtualProcessor(partition.handle, index, 0) },
             "WHvCreateVirtualProcessor",
         )?;
         let callbacks = WHV_EMULATOR_CALLBACKS {
@@ -462,7 +514,7 @@ impl WhpVcpu {
         if let Err(e) = check(hr, "WHvEmulatorCreateEmulator") {
             // SAFETY: the VP was created above and is not used again.
             unsafe {
-                WHvDeleteVirtualProcessor(partition.0, index);
+                WHvDeleteVirtualProcessor(partition.handle, index);
             }
             return Err(e);
         }
@@ -485,6 +537,9 @@ impl WhpVcpu {
             window_wanted: false,
             window_armed: false,
             buf: vec![0; IO_BUFFER_LEN],
+            debug: GuestDebug::default(),
+            tf_owned: false,
+            resume_flag: false,
         })
     }
 
@@ -498,7 +553,7 @@ impl WhpVcpu {
             // writable and 16-byte aligned.
             unsafe {
                 WHvGetVirtualProcessorRegisters(
-                    self.partition.0,
+                    self.partition.handle,
                     self.index,
                     names.as_ptr(),
                     N as u32,
@@ -531,7 +586,7 @@ impl WhpVcpu {
             // initialised; `values` is 16-byte aligned.
             unsafe {
                 WHvSetVirtualProcessorRegisters(
-                    self.partition.0,
+                    self.partition.handle,
                     self.index,
                     names.as_ptr(),
                     pairs.len() as u32,
@@ -546,7 +601,7 @@ impl WhpVcpu {
     fn emulate_pass(&self, em: &mut Emulation) -> Result<u32> {
         em.replay.begin_pass();
         let mut ctx = EmulatorContext {
-            partition: self.partition.0,
+            partition: self.partition.handle,
             index: self.index,
             replay: &mut em.replay,
         };
@@ -635,7 +690,53 @@ impl WhpVcpu {
             ));
             self.window_armed = self.window_wanted;
         }
+        if self.debug.single_step || self.tf_owned || self.resume_flag {
+            let [rflags] = self.get_registers(&[WHvX64RegisterRflags])?;
+            // SAFETY: plain-data union; the first 8 bytes are a valid u64.
+            let rflags = unsafe { rflags.Reg64 };
+            let entry = debug::entry_rflags(
+                rflags,
+                self.debug.single_step,
+                self.tf_owned,
+                self.resume_flag,
+            );
+            writes.push((WHvX64RegisterRflags, reg64(entry)));
+            self.tf_owned = self.debug.single_step;
+            self.resume_flag = false;
+        }
         self.set_registers(&writes)
+    }
+
+    /// Turns a #DB/#BP exception exit into `VmExit::Debug`, or gives the
+    /// exception back to the guest (`None`: re-enter).
+    fn debug_exit(&mut self, e: &translate::ExceptionInfo) -> Result<Option<(u64, DebugCause)>> {
+        let dr6 = if e.vector == debug::DB_VECTOR {
+            let [v] = self.get_registers(&[WHvX64RegisterDr6])?;
+            // SAFETY: plain-data union; the first 8 bytes are a valid u64.
+            unsafe { v.Reg64 }
+        } else {
+            0
+        };
+        match debug::decode_debug_exception(
+            e,
+            self.state.rip,
+            dr6,
+            self.state.instruction_length,
+            &self.debug,
+        ) {
+            debug::DebugOutcome::Report { pc, cause } => {
+                if e.vector == debug::DB_VECTOR {
+                    // DR6 conditions are sticky: clear them for the next exit.
+                    self.set_registers(&[(WHvX64RegisterDr6, reg64(debug::DR6_CLEAR))])?;
+                }
+                self.resume_flag = matches!(cause, DebugCause::HwBreakpoint(_));
+                Ok(Some((pc, cause)))
+            }
+            debug::DebugOutcome::Reinject(bits) => {
+                self.set_registers(&[(WHvRegisterPendingInterruption, reg64(bits))])?;
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -645,7 +746,7 @@ impl Drop for WhpVcpu {
         // are not used after this; the partition is still alive (Arc).
         unsafe {
             WHvEmulatorDestroyEmulator(self.emulator);
-            WHvDeleteVirtualProcessor(self.partition.0, self.index);
+            WHvDeleteVirtualProcessor(self.partition.handle, self.index);
         }
     }
 }
@@ -723,7 +824,7 @@ impl Vcpu for WhpVcpu {
                 // buffer of `size` bytes.
                 unsafe {
                     WHvRunVirtualProcessor(
-                        self.partition.0,
+                        self.partition.handle,
                         self.index,
                         (&mut self.exit.0 as *mut WHV_RUN_VP_EXIT_CONTEXT).cast(),
                         size,
@@ -827,6 +928,11 @@ impl Vcpu for WhpVcpu {
                     };
                     return Ok(VmExit::Cpuid { leaf, subleaf });
                 }
+                ExitPlan::DebugException(e) => {
+                    if let Some((pc, cause)) = self.debug_exit(&e)? {
+                        return Ok(VmExit::Debug { pc, cause });
+                    }
+                }
                 ExitPlan::Emulate => {
                     let (is_io, expected, instruction) = match raw {
                         RawExit::PortIo(io) => (true, io.element_count(), io.instruction),
@@ -870,6 +976,56 @@ impl Vcpu for WhpVcpu {
     fn kicker(&self) -> Arc<dyn VcpuKick> {
         self.kick.clone()
     }
+
+    fn set_guest_debug(&mut self, cfg: &GuestDebug) -> Result<()> {
+        self.partition
+            .set_exception_exits(self.index, debug::exception_exit_bitmap(cfg))?;
+        let values = debug::debug_register_values(cfg);
+        let pairs: Vec<_> = debug::DEBUG_REGISTER_NAMES
+            .iter()
+            .copied()
+            .zip(values.map(reg64))
+            .collect();
+        self.set_registers(&pairs)?;
+        self.debug = *cfg;
+        if !cfg.enabled {
+            self.debug.single_step = false;
+        }
+        Ok(())
+    }
+
+    fn events(&self) -> Result<VcpuEvents> {
+        let [a, b, c] = self.get_registers(&debug::EVENT_REGISTER_NAMES)?;
+        // SAFETY: plain-data unions; the first 8 bytes are a valid u64.
+        let (a, b, c) = unsafe { (a.Reg64, b.Reg64, c.Reg64) };
+        Ok(debug::events_from_registers(a, b, c))
+    }
+
+    fn translate(&self, addr: u64) -> Result<Option<u64>> {
+        let mut result = WHV_TRANSLATE_GVA_RESULT::default();
+        let mut gpa = 0u64;
+        check(
+            // SAFETY: the VP exists; `result` and `gpa` are valid out-pointers.
+            unsafe {
+                WHvTranslateGva(
+                    self.partition.handle,
+                    self.index,
+                    addr,
+                    WHvTranslateGvaFlagValidateRead | WHvTranslateGvaFlagPrivilegeExempt,
+                    &mut result,
+                    &mut gpa,
+                )
+            },
+            "WHvTranslateGva",
+        )?;
+        Ok(debug::translation(result.ResultCode, gpa))
+    }
+}
+
+fn reg64(v: u64) -> WHV_REGISTER_VALUE {
+    let mut r = WHV_REGISTER_VALUE::default();
+    r.Reg64 = v;
+    r
 }
 
 /// Recovers the callback context.

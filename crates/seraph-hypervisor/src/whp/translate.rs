@@ -444,6 +444,9 @@ pub enum ExitPlan {
     },
     /// String port I/O or MMIO: run the instruction emulator.
     Emulate,
+    /// #DB or #BP through the exception exit bitmap: decide it with the
+    /// vCPU's debug state (`super::debug::decode_debug_exception`).
+    DebugException(ExceptionInfo),
 }
 
 /// Decides what to do with an exit. `cpuid_table` is the vCPU's table from
@@ -543,7 +546,7 @@ pub fn plan_exit(
         RawExit::InterruptWindow => ExitPlan::Report(VmExit::InterruptWindow),
         RawExit::Canceled => ExitPlan::Report(VmExit::Interrupted),
         RawExit::Exception(e) => match e.vector {
-            1 | 3 => ExitPlan::Report(VmExit::Debug { pc: state.rip }),
+            1 | 3 => ExitPlan::DebugException(e),
             v => ExitPlan::Report(VmExit::InternalError {
                 code: 3,
                 detail: format!(
@@ -879,11 +882,12 @@ pub fn deliverability_notifications(interrupt_window: bool) -> WHV_REGISTER_VALU
     reg64(u64::from(interrupt_window) << 1)
 }
 
-/// `WHV_EXTENDED_VM_EXITS` bits this backend turns on: CPUID (bit 0) and
-/// MSR (bit 1) exits always, hypercall exits (bit 5) where `available`
-/// (from `WHvCapabilityCodeExtendedVmExits`) offers them.
+/// `WHV_EXTENDED_VM_EXITS` bits this backend turns on: CPUID (bit 0),
+/// MSR (bit 1) and exception (bit 2, for guest debugging; no vector exits
+/// until the exception bitmap asks) exits, and hypercall exits (bit 5),
+/// each where `available` (from `WHvCapabilityCodeExtendedVmExits`) offers it.
 pub fn extended_vm_exits(available: u64) -> u64 {
-    let wanted = 1 | (1 << 1) | (1 << 5);
+    let wanted = 1 | (1 << 1) | (1 << 2) | (1 << 5);
     wanted & available
 }
 

@@ -412,7 +412,10 @@ fn exceptions_map_to_debug_or_internal_error() {
     };
     e.InstructionBytes[0] = 0xCC;
     c.Anonymous.VpException = e;
-    assert_eq!(plan(&c), ExitPlan::Report(VmExit::Debug { pc: RIP }));
+    assert!(matches!(
+        plan(&c),
+        ExitPlan::DebugException(ExceptionInfo { vector: 3, .. })
+    ));
     e.ExceptionType = 14;
     e.ErrorCode = 2;
     e.ExceptionParameter = 0xDEAD_B000;
@@ -624,9 +627,10 @@ fn injection_and_window_registers_have_the_documented_bits() {
 
 #[test]
 fn extended_exits_follow_the_capability() {
-    assert_eq!(extended_vm_exits(u64::MAX), 0b10_0011);
-    // An older host without hypercall exits: CPUID and MSR only.
-    assert_eq!(extended_vm_exits(0b111), 0b11);
+    assert_eq!(extended_vm_exits(u64::MAX), 0b10_0111);
+    // An older host without hypercall exits: CPUID, MSR and exception exits.
+    assert_eq!(extended_vm_exits(0b111), 0b111);
+    assert_eq!(extended_vm_exits(0b011), 0b011);
 }
 
 #[test]
