@@ -83,7 +83,9 @@ fn print(addr: u64, len: u64, ctx: &mut impl HypercallContext, scratch: &mut Vec
     if len > PRINT_MAX {
         return EINVAL;
     }
-    if addr.checked_add(len).is_none() {
+    // The last byte must not wrap; an end of exactly 2^64 (the last bytes
+    // of the address space) is fine, the page walk handles it.
+    if len > 0 && addr.checked_add(len - 1).is_none() {
         return EFAULT;
     }
     // len <= PRINT_MAX, so this fits in usize on every host.
@@ -171,6 +173,48 @@ mod tests {
             call(PRINT, 0x1000, u64::MAX),
             (HypercallAction::Return(EINVAL), vec![])
         );
+    }
+
+    /// Guest memory: only the last page of the address space, filled with 'z'.
+    struct TopPage {
+        printed: Vec<u8>,
+    }
+
+    impl HypercallContext for TopPage {
+        fn read_guest_virtual(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
+            if addr < 0xFFFF_FFFF_FFFF_F000 || u128::from(addr) + buf.len() as u128 > 1 << 64 {
+                return Err(GuestFault);
+            }
+            buf.fill(b'z');
+            Ok(())
+        }
+        fn print(&mut self, bytes: &[u8]) {
+            self.printed.extend_from_slice(bytes);
+        }
+        fn unix_time_ns(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn print_may_end_at_the_top_of_the_address_space() {
+        // Issue #14 item 13: an end of exactly 2^64 was refused with EFAULT.
+        let mut ctx = TopPage { printed: vec![] };
+        let mut scratch = Vec::new();
+        let mut print = |addr: u64, len: u64| {
+            let call = Hypercall {
+                nr: PRINT,
+                args: [addr, len, 0, 0],
+            };
+            dispatch(&call, &mut ctx, &mut scratch)
+        };
+        assert_eq!(print(u64::MAX - 15, 16), HypercallAction::Return(16));
+        assert_eq!(print(u64::MAX, 1), HypercallAction::Return(1));
+        assert_eq!(print(u64::MAX, 0), HypercallAction::Return(0));
+        // One byte more wraps around to 0.
+        assert_eq!(print(u64::MAX - 15, 17), HypercallAction::Return(EFAULT));
+        assert_eq!(print(u64::MAX, 2), HypercallAction::Return(EFAULT));
+        assert_eq!(ctx.printed, [b'z'; 17]);
     }
 
     #[test]

@@ -18,8 +18,10 @@ pub struct RunStats {
     pub unhandled: BTreeMap<&'static str, u64>,
     /// Interrupts injected, by vector.
     pub interrupts: BTreeMap<u8, u64>,
-    /// Hypercalls by number.
+    /// Hypercalls by number, for the first 64 distinct numbers of a run.
     pub hypercalls: BTreeMap<u64, u64>,
+    /// Hypercalls with numbers beyond those counted in [`Self::hypercalls`].
+    pub other_hypercalls: u64,
     /// Time spent inside the hypervisor's run call (guest time plus the
     /// hypervisor's own work); measured only with [`crate::MachineConfig::timing`].
     pub in_guest: Duration,
@@ -58,10 +60,13 @@ impl fmt::Display for RunStats {
         for (bus, n) in &self.unhandled {
             writeln!(f, "unhandled {bus} accesses: {n}")?;
         }
-        if !self.hypercalls.is_empty() {
+        if !self.hypercalls.is_empty() || self.other_hypercalls > 0 {
             writeln!(f, "hypercalls:")?;
             for (nr, n) in &self.hypercalls {
                 writeln!(f, "  {:<18} {n}", crate::hypercall::name(*nr))?;
+            }
+            if self.other_hypercalls > 0 {
+                writeln!(f, "  {:<18} {}", "other numbers", self.other_hypercalls)?;
             }
         }
         writeln!(f, "interrupts delivered:")?;

@@ -11,6 +11,11 @@ use seraph_hypervisor::ExitKind;
 use crate::devices::BusKind;
 use crate::stats::RunStats;
 
+/// How many distinct hypercall numbers are counted one by one; calls with
+/// further numbers are counted together as "other". A guest choosing a new
+/// RAX for every call must not grow the VMM's memory (or `--stats`).
+pub(crate) const HYPERCALL_NUMBERS_KEPT: usize = 64;
+
 /// Hot-path counters for one run.
 #[derive(Debug)]
 pub(crate) struct Tally {
@@ -22,6 +27,7 @@ pub(crate) struct Tally {
     unhandled_msr: u64,
     interrupts: [u64; 256],
     hypercalls: BTreeMap<u64, u64>,
+    other_hypercalls: u64,
     pub(crate) in_guest: Duration,
     pub(crate) halted: Duration,
 }
@@ -38,6 +44,7 @@ impl Tally {
             unhandled_msr: 0,
             interrupts: [0; 256],
             hypercalls: BTreeMap::new(),
+            other_hypercalls: 0,
             in_guest: Duration::ZERO,
             halted: Duration::ZERO,
         }
@@ -67,8 +74,16 @@ impl Tally {
         self.interrupts[usize::from(vector)] += 1;
     }
 
+    /// Counts a hypercall: by number for the first
+    /// [`HYPERCALL_NUMBERS_KEPT`] distinct numbers, then as "other".
     pub(crate) fn hypercall(&mut self, nr: u64) {
-        *self.hypercalls.entry(nr).or_default() += 1;
+        if let Some(n) = self.hypercalls.get_mut(&nr) {
+            *n += 1;
+        } else if self.hypercalls.len() < HYPERCALL_NUMBERS_KEPT {
+            self.hypercalls.insert(nr, 1);
+        } else {
+            self.other_hypercalls += 1;
+        }
     }
 
     /// The named statistics, with device names taken from the buses.
@@ -78,6 +93,7 @@ impl Tally {
             in_guest: self.in_guest,
             halted: self.halted,
             hypercalls: self.hypercalls,
+            other_hypercalls: self.other_hypercalls,
             ..RunStats::default()
         };
         for kind in ExitKind::ALL {
@@ -148,5 +164,28 @@ mod tests {
         assert_eq!(stats.interrupts[&0x20], 1);
         assert_eq!(stats.hypercalls[&0], 1);
         assert_eq!(stats.total, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn distinct_hypercall_numbers_are_bounded() {
+        // Issue #14 item 4: a new RAX on every call grew the map without end.
+        let mut t = Tally::new(0, 0);
+        t.hypercall(0);
+        for nr in 1000..101_000u64 {
+            t.hypercall(nr);
+        }
+        t.hypercall(0); // a number already counted keeps its own line
+        t.hypercall(1000);
+        let stats = t.into_stats(&Bus::new(), &Bus::new(), Duration::ZERO);
+        assert_eq!(stats.hypercalls.len(), HYPERCALL_NUMBERS_KEPT);
+        assert_eq!(stats.hypercalls[&0], 2);
+        assert_eq!(stats.hypercalls[&1000], 2);
+        assert_eq!(
+            stats.other_hypercalls,
+            100_000 - (HYPERCALL_NUMBERS_KEPT as u64 - 1)
+        );
+        let text = stats.to_string();
+        assert!(text.lines().count() < 2 * HYPERCALL_NUMBERS_KEPT, "{text}");
+        assert!(text.contains("other numbers"), "{text}");
     }
 }
