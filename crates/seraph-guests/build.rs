@@ -205,6 +205,13 @@ const GUESTS: &[GuestBuild] = &[
         script: "bench_pvh.ld",
         defines: &[],
     },
+    // The PC guest runtime (pc_entry.S, pc.h, pc.ld): Seraph and PVH entry.
+    GuestBuild {
+        output: "pc_selftest.elf",
+        sources: &["pc_entry.S", "pc_selftest.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).

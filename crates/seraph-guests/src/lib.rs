@@ -346,6 +346,20 @@ pub const BENCH_HELLO: &[u8] = guest_elf!("bench_hello.elf");
 /// port 0xF4. Not bootable by Seraph-V (no 64-bit entry).
 pub const BENCH_PVH: &[u8] = guest_elf!("bench_pvh.elf");
 
+/// The PC guest runtime's self-test (`pc_entry.S` + `pc_selftest.c`,
+/// `pc.ld`; see docs/test-kernels.md, "The PC guest runtime"). Boots under
+/// the Seraph protocol (ELF entry `_start`) and as a PVH kernel (Xen
+/// PHYS32_ENTRY note, e.g. QEMU `-kernel`). Writes
+/// `pc-selftest: hello (seraph)` or `(pvh)`, checks the boot info magic,
+/// two exceptions through the runtime's IDT and the PCI host bridge
+/// 8086:1237 at 00:00.0 (`no pci` without a PCI bus), then writes
+/// [`PC_SELFTEST_OK`] and exits 0 (EXIT hypercall,
+/// then isa-debug-exit); a failed step exits with its number (2-4).
+pub const PC_SELFTEST: &[u8] = guest_elf!("pc_selftest.elf");
+
+/// The last COM1 line of [`PC_SELFTEST`] when every step passed.
+pub const PC_SELFTEST_OK: &str = "pc-selftest: ok\n";
+
 /// The magic before the patchable u64 block count in [`BENCH_PIO`] and
 /// [`BENCH_MMIO`].
 pub const BENCH_COUNT_MAGIC: &[u8; 8] = b"SVBENCH1";
