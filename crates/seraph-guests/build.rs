@@ -180,6 +180,12 @@ const GUESTS: &[GuestBuild] = &[
         script: "tiny.ld",
         defines: &[],
     },
+    GuestBuild {
+        output: "hostile_print_top.elf",
+        sources: &["hostile_print_top.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
     // The seraph-v-bench guests (see `seraph_guests::bench_guests`).
     GuestBuild {
         output: "bench_pio.elf",

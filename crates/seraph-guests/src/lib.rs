@@ -201,6 +201,15 @@ pub const HOSTILE_PRINT_FLOOD: &[u8] = guest_elf!("hostile_print_flood.elf");
 /// (1-4) of the failed check.
 pub const HOSTILE_PAGEWALK: &[u8] = guest_elf!("hostile_pagewalk.elf");
 
+/// Maps the last virtual page of the address space (through a copy of the
+/// boot PML4), PRINTs its last 16 bytes ([`HOSTILE_PRINT_TOP_TEXT`]) and its
+/// very last byte, checks that 17 bytes there wrap (-14), restores CR3 and
+/// EXITs 0, or EXITs with the number (1-3) of the failed check.
+pub const HOSTILE_PRINT_TOP: &[u8] = guest_elf!("hostile_print_top.elf");
+
+/// The 16 bytes [`HOSTILE_PRINT_TOP`] keeps at the top of the address space.
+pub const HOSTILE_PRINT_TOP_TEXT: &str = "top16 PRINT ok!\n";
+
 /// The one PRINT line of [`HOSTILE_PRINT`] on a correct VMM.
 pub const HOSTILE_PRINT_OK: &str = "hostile-print: ok\n";
 
