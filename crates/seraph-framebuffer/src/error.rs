@@ -46,6 +46,23 @@ pub enum FramebufferError {
         /// Size of the window the framebuffer must fit.
         window: u64,
     },
+    /// A packed framebuffer (width x bytes per pixel x height, computed
+    /// without wrapping) does not fit the window.
+    #[error(
+        "framebuffer {width}x{height} needs {needed} bytes ({width} x {bytes_per_pixel} bytes per pixel x {height} lines), more than the {window}-byte window"
+    )]
+    PackedTooLarge {
+        /// Pixels per line.
+        width: u32,
+        /// Lines.
+        height: u32,
+        /// Bytes per pixel of the format.
+        bytes_per_pixel: u32,
+        /// width x bytes per pixel x height, exact.
+        needed: u128,
+        /// Size of the window the framebuffer must fit.
+        window: u64,
+    },
     /// The pixel buffer is shorter than the geometry needs.
     #[error("pixel buffer holds {got} bytes but a {width}x{height} framebuffer needs {needed}")]
     ShortBuffer {
@@ -74,6 +91,16 @@ pub enum FramebufferError {
     /// A screenshot path has no file name (it ends in `..` or is a root).
     #[error("screenshot path `{0}` has no file name")]
     NoFileName(PathBuf),
+    /// A screenshot path names something a screenshot must not replace (a
+    /// directory, a device, a FIFO, a dangling symlink) or lies in a
+    /// directory that does not exist.
+    #[error("screenshot path `{path}` {reason}")]
+    BadTarget {
+        /// The path as given.
+        path: PathBuf,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
     /// Writing a screenshot failed; nothing was left at `path`.
     #[error("cannot save screenshot `{path}` ({step}): {source}")]
     Io {

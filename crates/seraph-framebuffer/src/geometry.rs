@@ -126,15 +126,32 @@ impl Geometry {
 
     /// A tightly packed framebuffer (stride = width x bytes per pixel)
     /// checked against `window`.
+    ///
+    /// A size that does not fit is reported with its exact byte count
+    /// ([`FramebufferError::PackedTooLarge`]), however large the dimensions.
     pub fn packed(width: u32, height: u32, format: PixelFormat, window: u64) -> Result<Self> {
-        let stride = u64::from(width) * u64::from(format.bytes_per_pixel());
-        let stride = u32::try_from(stride).map_err(|_| FramebufferError::TooLarge {
-            needed: stride.saturating_mul(u64::from(height)),
-            stride: u32::MAX,
-            height,
-            window,
-        })?;
-        Self::new(width, height, stride, format, window)
+        if width == 0 {
+            return Err(FramebufferError::ZeroDimension { what: "width" });
+        }
+        if height == 0 {
+            return Err(FramebufferError::ZeroDimension { what: "height" });
+        }
+        let bytes_per_pixel = format.bytes_per_pixel();
+        // u32 x u32 x u32 always fits a u128.
+        let needed = u128::from(width) * u128::from(bytes_per_pixel) * u128::from(height);
+        let stride = u64::from(width) * u64::from(bytes_per_pixel);
+        match u32::try_from(stride) {
+            Ok(stride) if needed <= u128::from(window) => {
+                Self::new(width, height, stride, format, window)
+            }
+            _ => Err(FramebufferError::PackedTooLarge {
+                width,
+                height,
+                bytes_per_pixel,
+                needed,
+                window,
+            }),
+        }
     }
 
     /// The boot protocol's default: 1024x768, stride 4096, BGRA8.
@@ -328,6 +345,29 @@ mod tests {
         // Extreme values neither overflow nor panic.
         assert!(Geometry::new(u32::MAX, u32::MAX, u32::MAX, PixelFormat::Bgra8, u64::MAX).is_err());
         assert!(Geometry::packed(u32::MAX, 1, PixelFormat::Bgra8, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn packed_sizes_are_reported_exactly_never_wrapped() {
+        // Issue #14 item 14: the byte count of a huge framebuffer wrapped.
+        let msg = |w, h| {
+            Geometry::packed(w, h, PixelFormat::Bgra8, FRAMEBUFFER_WINDOW)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            msg(u32::MAX, u32::MAX),
+            "framebuffer 4294967295x4294967295 needs 73786976260478468100 bytes \
+             (4294967295 x 4 bytes per pixel x 4294967295 lines), more than the 16777216-byte window"
+        );
+        assert!(msg(99_999, 99_999).contains("needs 39999200004 bytes"));
+        assert!(msg(2048, 2049).contains("needs 16785408 bytes"));
+        assert_eq!(
+            msg(0, 5),
+            "framebuffer width is zero",
+            "zero is said before size"
+        );
+        assert!(Geometry::packed(2048, 2048, PixelFormat::Bgra8, FRAMEBUFFER_WINDOW).is_ok());
     }
 
     #[test]

@@ -21,10 +21,12 @@ mod geometry;
 mod png_image;
 mod preview;
 mod screenshot;
+mod target;
 
 pub use bmp::{BMP_HEADER_LEN, BMP_PIXELS_PER_METRE, decode_bmp_pixel, encode_bmp};
 pub use error::{FramebufferError, Result};
 pub use geometry::{FRAMEBUFFER_BASE, FRAMEBUFFER_WINDOW, Geometry, PixelFormat};
 pub use png_image::{decode_png_pixel, encode_png};
-pub use preview::{ASCII_RAMP, ansi_preview, ascii_preview};
+pub use preview::{ASCII_RAMP, PREVIEW_MAX_LINES, ansi_preview, ascii_preview};
 pub use screenshot::{DEFAULT_SCREENSHOT_FILE, ImageKind, save_black_screenshot, save_screenshot};
+pub use target::screenshot_target;

@@ -51,16 +51,30 @@ fn luma([r, g, b]: [u8; 3]) -> u32 {
     (77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8
 }
 
+/// The most lines a preview has: a framebuffer much taller than wide (say
+/// 1x4194304) is squeezed vertically instead of printing millions of lines.
+pub const PREVIEW_MAX_LINES: u32 = 64;
+
 /// Number of character columns and lines for a preview `columns` wide.
 /// Terminal characters are about twice as tall as wide, so a line stands for
-/// twice as many pixel lines as a column stands for pixel columns.
+/// twice as many pixel lines as a column stands for pixel columns. A
+/// preview that would be taller than [`PREVIEW_MAX_LINES`] gets fewer
+/// columns (keeping the aspect ratio), and at most that many lines.
 fn preview_size(geom: &Geometry, columns: usize) -> (u32, u32) {
-    let cols = u32::try_from(columns).unwrap_or(u32::MAX).min(geom.width());
-    // lines = height / (width / cols) / 2, rounded, at least 1.
-    let h = u64::from(geom.height()) * u64::from(cols);
-    let w2 = u64::from(geom.width()) * 2;
-    let lines = ((h + w2 / 2) / w2).max(1);
-    let lines = u32::try_from(lines).unwrap_or(u32::MAX);
+    let lines_for = |cols: u32| {
+        // lines = height / (width / cols) / 2, rounded, at least 1.
+        let h = u64::from(geom.height()) * u64::from(cols);
+        let w2 = u64::from(geom.width()) * 2;
+        ((h + w2 / 2) / w2).max(1)
+    };
+    let mut cols = u32::try_from(columns).unwrap_or(u32::MAX).min(geom.width());
+    let max = u64::from(PREVIEW_MAX_LINES);
+    let lines = lines_for(cols);
+    if lines > max {
+        // cols * max / lines < cols, so this fits a u32.
+        cols = (u64::from(cols) * max / lines).clamp(1, u64::from(cols)) as u32;
+    }
+    let lines = lines_for(cols).min(max) as u32;
     (cols, lines)
 }
 
@@ -187,6 +201,27 @@ mod tests {
         // Cell 0 is one white pixel and one missing (black) one: mean 128 is '+'.
         assert_eq!(ascii_preview(&pixels[..4], &geom, 4), "+   \n");
         assert_eq!(ascii_preview(&[], &geom, 4), "    \n");
+    }
+
+    #[test]
+    fn very_tall_framebuffers_get_a_bounded_preview() {
+        // Issue #14 item 15: 1x4194304 printed 2 million lines.
+        let geom = Geometry::packed(1, 4_194_304, PixelFormat::Bgra8, u64::MAX).unwrap();
+        let text = ascii_preview(&[], &geom, 80);
+        assert_eq!(text.lines().count(), PREVIEW_MAX_LINES as usize);
+        assert_eq!(text, " \n".repeat(PREVIEW_MAX_LINES as usize));
+        let ansi = ansi_preview(&[], &geom, 80);
+        assert_eq!(ansi.lines().count(), PREVIEW_MAX_LINES as usize);
+        // Tall but not extreme: fewer columns, the aspect ratio kept.
+        let (pixels, geom) = half_white(64, 4096);
+        let text = ascii_preview(&pixels, &geom, 80);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), PREVIEW_MAX_LINES as usize);
+        // 64 lines x 2 / 4096 x 64 pixels = 2 columns: white, black.
+        assert!(lines.iter().all(|l| *l == "@ "), "{text}");
+        // The usual shapes are unchanged (30 lines for 1024x768 at 80).
+        let (w, h) = preview_size(&Geometry::seraph_default(), 80);
+        assert_eq!((w, h), (80, 30));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::bmp::{BmpHeader, encode_bmp};
 use crate::error::{FramebufferError, Result};
 use crate::geometry::Geometry;
 use crate::png_image::encode_png;
+use crate::target::screenshot_target;
 
 /// The screenshot file the boot protocol names: written at the end of a run.
 pub const DEFAULT_SCREENSHOT_FILE: &str = "seraph_framebuffer.bmp";
@@ -50,10 +51,15 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// at the end of every run). On any
 /// failure the temporary file is removed and `path` is left as it was; the
 /// error names `path`.
+///
+/// A symlink at `path` is followed and its target replaced (the link
+/// stays); a path that is or leads to anything but a regular file is
+/// refused without writing ([`screenshot_target`]).
 pub fn save_screenshot(path: &Path, pixels: &[u8], geom: &Geometry) -> Result<ImageKind> {
     let kind = ImageKind::for_path(path);
+    let target = screenshot_target(path)?;
     let bytes = kind.encode(pixels, geom)?;
-    write_atomically(path, &bytes, bytes.len() as u64)?;
+    write_atomically(&target, &bytes, bytes.len() as u64)?;
     Ok(kind)
 }
 
@@ -64,10 +70,11 @@ pub fn save_screenshot(path: &Path, pixels: &[u8], geom: &Geometry) -> Result<Im
 /// file is byte-for-byte what [`save_screenshot`] writes for zero pixels.
 pub fn save_black_screenshot(path: &Path, geom: &Geometry) -> Result<ImageKind> {
     let kind = ImageKind::for_path(path);
+    let target = screenshot_target(path)?;
     match kind {
         ImageKind::Bmp => {
             let header = BmpHeader::new(geom)?;
-            write_atomically(path, &header.bytes, u64::from(header.file_len))?;
+            write_atomically(&target, &header.bytes, u64::from(header.file_len))?;
         }
         ImageKind::Png => {
             let len =
@@ -77,7 +84,7 @@ pub fn save_black_screenshot(path: &Path, geom: &Geometry) -> Result<ImageKind> 
                     format: "PNG",
                 })?;
             let bytes = encode_png(&vec![0u8; len], geom)?;
-            write_atomically(path, &bytes, bytes.len() as u64)?;
+            write_atomically(&target, &bytes, bytes.len() as u64)?;
         }
     }
     Ok(kind)
@@ -258,7 +265,7 @@ mod tests {
         let (pixels, geom) = two_pixels();
         let path = dir.0.join("no-such-dir").join("shot.bmp");
         let err = save_screenshot(&path, &pixels, &geom).unwrap_err();
-        assert!(matches!(&err, FramebufferError::Io { path: p, .. } if *p == path));
+        assert!(matches!(&err, FramebufferError::BadTarget { path: p, .. } if *p == path));
         assert!(
             err.to_string().contains(&path.display().to_string()),
             "{err}"
@@ -276,7 +283,12 @@ mod tests {
         let path = dir.0.join("shot.bmp");
         fs::create_dir(&path).unwrap();
         fs::write(path.join("keep"), b"x").unwrap();
+        // save_screenshot refuses a directory up front; the rename step
+        // itself must still clean up if it fails.
         let err = save_screenshot(&path, &pixels, &geom).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let bytes = encode_bmp(&pixels, &geom).unwrap();
+        let err = write_atomically(&path, &bytes, bytes.len() as u64).unwrap_err();
         assert!(err.to_string().contains("renaming"), "{err}");
         assert!(
             err.to_string().contains(&path.display().to_string()),
@@ -294,6 +306,43 @@ mod tests {
         let err = save_screenshot(&path, &pixels[..7], &geom).unwrap_err();
         assert!(matches!(err, FramebufferError::ShortBuffer { .. }));
         assert!(dir.entries().is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_written_through_and_special_files_are_refused() {
+        // Issue #14 item 6: the rename replaced the link (or /dev/null).
+        let dir = TestDir::new("through");
+        let (pixels, geom) = two_pixels();
+        let real = dir.0.join("real.bmp");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.0.join("link.bmp");
+        std::os::unix::fs::symlink("real.bmp", &link).unwrap();
+        save_screenshot(&link, &pixels, &geom).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            fs::read(&real).unwrap(),
+            encode_bmp(&pixels, &geom).unwrap()
+        );
+        save_black_screenshot(&link, &geom).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(dir.entries(), ["link.bmp", "real.bmp"]);
+        let null = Path::new("/dev/null");
+        let err = save_screenshot(null, &pixels, &geom).unwrap_err();
+        assert!(err.to_string().contains("character device"), "{err}");
+        let err = save_black_screenshot(null, &geom).unwrap_err();
+        assert!(matches!(err, FramebufferError::BadTarget { .. }));
+        assert!(!fs::metadata(null).unwrap().is_file());
     }
 
     #[test]
