@@ -186,6 +186,31 @@ const GUESTS: &[GuestBuild] = &[
         script: "tiny.ld",
         defines: &[],
     },
+    // Fault guests (crates/seraph-fault/tests, issue #13).
+    GuestBuild {
+        output: "fault_pf_write.elf",
+        sources: &["fault_pf_write.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "fault_gp.elf",
+        sources: &["fault_gp.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "fault_gp_wrmsr.elf",
+        sources: &["fault_gp.S"],
+        script: "tiny.ld",
+        defines: &["-DFAULT_GP_WRMSR=1"],
+    },
+    GuestBuild {
+        output: "fault_pf_handler.elf",
+        sources: &["fault_pf_handler.S"],
+        script: "tiny.ld",
+        defines: &[],
+    },
     // The seraph-v-bench guests (see `seraph_guests::bench_guests`).
     GuestBuild {
         output: "bench_pio.elf",
