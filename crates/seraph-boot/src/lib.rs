@@ -24,7 +24,9 @@ pub mod boot_info;
 pub mod elf;
 pub mod error;
 pub mod memory_map;
+pub mod placement;
 pub mod plan;
+mod writing;
 
 pub use boot_info::{BootInfo, MemoryDescriptor};
 pub use elf::{KernelImage, Segment};

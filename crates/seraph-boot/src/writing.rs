@@ -1,0 +1,74 @@
+//! Writing a [`BootPlan`] into fresh guest memory.
+
+use seraph_memory::MemoryError;
+use seraph_memory::gdt::write_gdt_and_tss;
+use seraph_memory::page_tables::write_page_tables;
+use vm_memory::GuestMemoryMmap;
+
+use crate::elf::KernelImage;
+use crate::error::PlanError;
+use crate::placement::Placement;
+use crate::plan::{BootPlan, EntryState, TSS_OFFSET};
+
+impl BootPlan {
+    /// Loads the kernel, zeroes the stacks and boot-info page, and
+    /// writes page tables, GDT/TSS, boot info and memory map. `kernel` and
+    /// `kernel_bytes` must be what the plan was made from. `mem` must be
+    /// fresh from [`seraph_memory::create_guest_memory`] (all zero): the
+    /// primordial arena is promised zeroed and is left untouched.
+    pub fn write(
+        &self,
+        mem: &GuestMemoryMmap,
+        kernel: &KernelImage,
+        kernel_bytes: &[u8],
+    ) -> Result<EntryState, PlanError> {
+        if kernel.phys_base != self.kernel_phys_base
+            || kernel.size != self.kernel_size
+            || kernel.entry != self.entry
+            || kernel.virt_base != self.kernel_virt_base
+        {
+            return Err(PlanError::KernelMismatch);
+        }
+        // The 16 MiB arena is not written: fresh guest memory (see
+        // `create_guest_memory`) is already zero, and touching it would cost
+        // 4096 page faults and 16 MiB of host memory before the guest runs.
+        for (what, p) in [
+            ("initial stack", self.stack),
+            ("IST1 stack", self.ist_stack),
+            ("boot info", self.boot_info),
+            ("GDT and TSS", self.gdt),
+        ] {
+            zero(mem, what, p)?;
+        }
+        kernel.load(mem, kernel_bytes)?;
+        write_page_tables(mem, &self.page_tables)?;
+        let gdt = write_gdt_and_tss(
+            mem,
+            self.gdt.base,
+            self.gdt.base + TSS_OFFSET,
+            self.ist_stack.end(),
+        )?;
+        write_bytes(
+            mem,
+            "boot info",
+            &self.boot_info().to_bytes(),
+            self.boot_info.base,
+        )?;
+        let map: Vec<u8> = self.memory_map.iter().flat_map(|d| d.to_bytes()).collect();
+        write_bytes(mem, "memory map", &map, self.memory_map_base)?;
+        Ok(self.entry_state(gdt))
+    }
+}
+
+use seraph_memory::write_guest as write_bytes;
+
+fn zero(mem: &GuestMemoryMmap, what: &'static str, p: Placement) -> Result<(), MemoryError> {
+    static ZEROS: [u8; 0x1_0000] = [0; 0x1_0000];
+    let mut at = p.base;
+    while at < p.end() {
+        let chunk = (p.end() - at).min(ZEROS.len() as u64);
+        write_bytes(mem, what, &ZEROS[..chunk as usize], at)?;
+        at += chunk;
+    }
+    Ok(())
+}
