@@ -1,0 +1,576 @@
+//! The controller: BAR0 registers and doorbells, the enable/shutdown
+//! handshakes, queue processing with a work budget, interrupts.
+
+use std::sync::Arc;
+
+use seraph_irq::{IrqLine, MsiSink};
+use seraph_pci::{BarSpec, ConfigSpace, GuestDma, PciDevice, PciIds};
+
+use crate::backend::DiskImage;
+use crate::command::{CQE_SIZE, Command, Completion, SQE_SIZE};
+use crate::identify::Counters;
+use crate::msix::Msix;
+use crate::queue::{CompQueue, SubQueue};
+use crate::spec::{Status, cc, csts, reg};
+
+/// PCI vendor id: not a registered vendor (drivers bind NVMe by class
+/// code 01/08/02, so no quirks apply).
+pub const VENDOR_ID: u16 = 0x5356;
+/// PCI device id.
+pub const DEVICE_ID: u16 = 0x0010;
+/// BAR0 size: registers, doorbells, MSI-X table and PBA.
+pub const BAR0_SIZE: u64 = 0x4000;
+/// Queue ids 0 (admin) to `MAX_QUEUES - 1`.
+pub const MAX_QUEUES: usize = 64;
+/// MSI-X vectors (one per completion queue).
+pub const MSIX_VECTORS: u16 = MAX_QUEUES as u16;
+/// MSI-X table offset in BAR0.
+pub const MSIX_TABLE: u64 = 0x2000;
+/// MSI-X pending-bit array offset in BAR0.
+pub const MSIX_PBA: u64 = 0x3000;
+/// CAP.MQES: largest queue is 65536 entries (0-based 0xFFFF).
+pub const MQES: u32 = 0xFFFF;
+/// MDTS: largest transfer 2^7 x 4 KiB = 512 KiB.
+pub const MDTS: u8 = 7;
+/// Outstanding Asynchronous Event Requests allowed (AERL + 1).
+pub const AER_LIMIT: usize = 4;
+/// Commands executed per [`NvmeController::process`] call at most.
+pub const COMMAND_BUDGET: u32 = 256;
+/// Data bytes moved per [`NvmeController::process`] call (a command that
+/// starts within budget always finishes).
+pub const BYTE_BUDGET: u64 = 8 << 20;
+/// Commands taken from one queue before moving to the next (round robin).
+const BURST: u32 = 16;
+
+/// Values Set Features changed (defaults after a controller reset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Features {
+    pub arbitration: u32,
+    pub power_management: u32,
+    pub temperature_threshold: u32,
+    pub error_recovery: u32,
+    pub write_cache: bool,
+    pub coalescing: u32,
+    pub vector_config: Vec<u32>,
+    pub write_atomicity: u32,
+    pub async_event_config: u32,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            arbitration: 0,
+            power_management: 0,
+            temperature_threshold: 343,
+            error_recovery: 0,
+            write_cache: true,
+            coalescing: 0,
+            vector_config: (0..u32::from(MSIX_VECTORS)).collect(),
+            write_atomicity: 0,
+            async_event_config: 0,
+        }
+    }
+}
+
+/// What executing a command produced.
+pub(crate) enum Outcome {
+    /// Post a completion with this status and DW0.
+    Done(Status, u32),
+    /// No completion now (an Asynchronous Event Request).
+    Held,
+}
+
+impl From<Result<u32, Status>> for Outcome {
+    fn from(r: Result<u32, Status>) -> Self {
+        match r {
+            Ok(v) => Outcome::Done(Status::SUCCESS, v),
+            Err(s) => Outcome::Done(s, 0),
+        }
+    }
+}
+
+/// An NVMe 1.4 controller with one namespace, as a PCI function.
+pub struct NvmeController {
+    pub(crate) config: ConfigSpace,
+    pub(crate) msix: Msix,
+    pub(crate) dma: GuestDma,
+    intx: IrqLine,
+    intx_level: bool,
+    pub(crate) disk: DiskImage,
+    pub(crate) cc: u32,
+    csts: u32,
+    aqa: u32,
+    asq: u64,
+    acq: u64,
+    intms: u32,
+    pub(crate) sqs: Vec<Option<SubQueue>>,
+    pub(crate) cqs: Vec<Option<CompQueue>>,
+    pub(crate) aers: Vec<u16>,
+    pub(crate) features: Features,
+    pub(crate) counters: Counters,
+    /// Data bytes moved by the command being executed.
+    pub(crate) moved: u64,
+    pending_work: bool,
+    ignored_doorbells: u64,
+}
+
+impl std::fmt::Debug for NvmeController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NvmeController")
+            .field("disk", &self.disk.path())
+            .field("cc", &format_args!("{:#x}", self.cc))
+            .field("csts", &format_args!("{:#x}", self.csts))
+            .finish()
+    }
+}
+
+impl NvmeController {
+    /// A controller serving `disk` as namespace 1, doing DMA through `dma`,
+    /// raising INTx on `intx` (pin INTA#) and MSI-X messages into `msi`.
+    pub fn new(disk: DiskImage, dma: GuestDma, intx: IrqLine, msi: Arc<dyn MsiSink>) -> Self {
+        let mut config = ConfigSpace::new(PciIds {
+            vendor: VENDOR_ID,
+            device: DEVICE_ID,
+            subsystem_vendor: VENDOR_ID,
+            subsystem: DEVICE_ID,
+            revision: 1,
+            class: 0x01,
+            subclass: 0x08,
+            prog_if: 0x02,
+        });
+        // Slot 0 is free and the size a power of two: this cannot fail.
+        let _ = config.add_bar(0, BarSpec::memory64(BAR0_SIZE));
+        config.set_interrupt_pin(1);
+        let msix = Msix::new(
+            &mut config,
+            MSIX_VECTORS,
+            0,
+            MSIX_TABLE as u32,
+            MSIX_PBA as u32,
+            msi,
+        );
+        Self {
+            config,
+            msix,
+            dma,
+            intx,
+            intx_level: false,
+            disk,
+            cc: 0,
+            csts: 0,
+            aqa: 0,
+            asq: 0,
+            acq: 0,
+            intms: 0,
+            sqs: vec![None; MAX_QUEUES],
+            cqs: vec![None; MAX_QUEUES],
+            aers: Vec::new(),
+            features: Features::default(),
+            counters: Counters::default(),
+            moved: 0,
+            pending_work: false,
+            ignored_doorbells: 0,
+        }
+    }
+
+    /// The CAP register.
+    pub fn cap() -> u64 {
+        // MQES, CQR (contiguous queues required), TO = 1 (500 ms),
+        // DSTRD 0, CSS bit 37 (NVM), MPSMIN 0 (4 KiB), MPSMAX 4 (64 KiB).
+        u64::from(MQES) | 1 << 16 | 1 << 24 | 1 << 37 | 4 << 52
+    }
+
+    /// The disk behind namespace 1.
+    pub fn disk(&self) -> &DiskImage {
+        &self.disk
+    }
+
+    /// True when CSTS.RDY is set.
+    pub fn ready(&self) -> bool {
+        self.csts & csts::RDY != 0
+    }
+
+    /// Doorbell writes ignored so far (no such queue, or a value past its end).
+    pub fn ignored_doorbells(&self) -> u64 {
+        self.ignored_doorbells
+    }
+
+    /// Memory page size from CC.MPS.
+    pub(crate) fn page_size(&self) -> u64 {
+        1 << (12 + cc::mps(self.cc))
+    }
+
+    /// Largest data transfer in bytes (MDTS).
+    pub(crate) fn max_transfer(&self) -> u64 {
+        4096 << MDTS
+    }
+
+    /// True if submitted commands are waiting (the budget ran out or a full
+    /// completion queue blocks them until the guest frees entries).
+    pub fn has_pending_work(&self) -> bool {
+        self.pending_work
+    }
+
+    fn msix_enabled(&self) -> bool {
+        self.msix.enabled(&self.config)
+    }
+
+    // ---- registers ------------------------------------------------------
+
+    fn read_dword(&self, offset: u64) -> u32 {
+        let cap = Self::cap();
+        match offset {
+            0x00 => cap as u32,
+            0x04 => (cap >> 32) as u32,
+            reg::VS => 0x0001_0400,
+            reg::INTMS | reg::INTMC => self.intms,
+            reg::CC => self.cc,
+            reg::CSTS => self.csts,
+            reg::AQA => self.aqa,
+            0x28 => self.asq as u32,
+            0x2C => (self.asq >> 32) as u32,
+            0x30 => self.acq as u32,
+            0x34 => (self.acq >> 32) as u32,
+            o if (MSIX_TABLE..MSIX_PBA).contains(&o) => self.msix.table_read(o - MSIX_TABLE),
+            o if (MSIX_PBA..BAR0_SIZE).contains(&o) => self.msix.pba_read(o - MSIX_PBA),
+            _ => 0,
+        }
+    }
+
+    /// A write of `value` to the dword at `offset`; `mask` marks the bytes
+    /// the access covered.
+    fn write_dword(&mut self, offset: u64, value: u32, mask: u32) {
+        let merge = |old: u32| (old & !mask) | (value & mask);
+        match offset {
+            // INTMS/INTMC are ignored while MSI-X is on.
+            reg::INTMS if !self.msix_enabled() => {
+                self.intms |= value & mask;
+                self.update_intx();
+            }
+            reg::INTMC if !self.msix_enabled() => {
+                self.intms &= !(value & mask);
+                self.update_intx();
+            }
+            reg::CC => self.write_cc(merge(self.cc)),
+            reg::AQA => self.aqa = merge(self.aqa) & 0x0FFF_0FFF,
+            0x28 => {
+                self.asq = (self.asq & !0xFFFF_FFFF) | u64::from(merge(self.asq as u32) & !0xFFF)
+            }
+            0x2C => {
+                self.asq =
+                    (self.asq & 0xFFFF_FFFF) | u64::from(merge((self.asq >> 32) as u32)) << 32
+            }
+            0x30 => {
+                self.acq = (self.acq & !0xFFFF_FFFF) | u64::from(merge(self.acq as u32) & !0xFFF)
+            }
+            0x34 => {
+                self.acq =
+                    (self.acq & 0xFFFF_FFFF) | u64::from(merge((self.acq >> 32) as u32)) << 32
+            }
+            o if (reg::DOORBELLS..reg::DOORBELLS + 8 * MAX_QUEUES as u64).contains(&o) => {
+                self.doorbell((o - reg::DOORBELLS) / 4, value, mask)
+            }
+            o if (MSIX_TABLE..MSIX_PBA).contains(&o) => {
+                let old = self.msix.table_read(o - MSIX_TABLE);
+                let config = &self.config;
+                self.msix.table_write(config, o - MSIX_TABLE, merge(old));
+            }
+            _ => {}
+        }
+    }
+
+    fn write_cc(&mut self, new: u32) {
+        let old = self.cc;
+        self.cc = new;
+        if old & cc::EN == 0 && new & cc::EN != 0 {
+            self.enable();
+        } else if old & cc::EN != 0 && new & cc::EN == 0 {
+            self.reset();
+        }
+        if cc::shn(new) != 0 {
+            if self.csts & csts::SHST_COMPLETE == 0 {
+                // Shutdown: every completed write becomes durable first.
+                let _ = self.disk.flush();
+            }
+            self.csts |= csts::SHST_COMPLETE;
+        } else {
+            self.csts &= !(3 << 2);
+        }
+    }
+
+    fn enable(&mut self) {
+        let asqs = (self.aqa & 0xFFF) + 1;
+        let acqs = ((self.aqa >> 16) & 0xFFF) + 1;
+        let page = self.page_size();
+        let ok = cc::css(self.cc) == 0
+            && cc::ams(self.cc) == 0
+            && cc::mps(self.cc) <= 4
+            && asqs >= 2
+            && acqs >= 2
+            && self.asq & (page - 1) == 0
+            && self.acq & (page - 1) == 0
+            && self.dma.contains(self.asq, asqs as usize * SQE_SIZE)
+            && self.dma.contains(self.acq, acqs as usize * CQE_SIZE);
+        if !ok {
+            self.csts |= csts::CFS;
+            return;
+        }
+        if let Some(slot) = self.sqs.get_mut(0) {
+            *slot = Some(SubQueue::new(self.asq, asqs, 0));
+        }
+        if let Some(slot) = self.cqs.get_mut(0) {
+            *slot = Some(CompQueue::new(self.acq, acqs, true, 0));
+        }
+        self.csts = (self.csts & !csts::CFS) | csts::RDY;
+    }
+
+    /// Controller reset (CC.EN 1 -> 0): queues deleted, held commands
+    /// dropped, features back to defaults; AQA/ASQ/ACQ kept.
+    fn reset(&mut self) {
+        self.sqs.fill(None);
+        self.cqs.fill(None);
+        self.aers.clear();
+        self.features = Features::default();
+        self.intms = 0;
+        self.pending_work = false;
+        self.csts &= !(csts::RDY | csts::CFS);
+        self.update_intx();
+    }
+
+    fn doorbell(&mut self, index: u64, value: u32, mask: u32) {
+        let qid = (index / 2) as usize;
+        if !self.ready() {
+            self.ignored_doorbells += 1;
+            return;
+        }
+        if index % 2 == 1 {
+            let Some(cq) = self.cqs.get_mut(qid).and_then(Option::as_mut) else {
+                self.ignored_doorbells += 1;
+                return;
+            };
+            let head = (cq.head & !mask) | (value & mask);
+            if head >= cq.size {
+                self.ignored_doorbells += 1;
+                return;
+            }
+            cq.head = head;
+            self.update_intx();
+        } else {
+            let Some(sq) = self.sqs.get_mut(qid).and_then(Option::as_mut) else {
+                self.ignored_doorbells += 1;
+                return;
+            };
+            let tail = (sq.tail & !mask) | (value & mask);
+            if tail >= sq.size {
+                self.ignored_doorbells += 1;
+                return;
+            }
+            sq.tail = tail;
+        }
+        self.process();
+    }
+
+    // ---- processing -----------------------------------------------------
+
+    /// Executes submitted commands, within [`COMMAND_BUDGET`] and
+    /// [`BYTE_BUDGET`]; what is left waits for the next doorbell or
+    /// [`PciDevice::on_deadline`]. A full completion queue stops its
+    /// submission queues until the guest moves that queue's head.
+    pub fn process(&mut self) {
+        self.pending_work = false;
+        if !self.ready() || !self.config.bus_master() || self.csts & csts::CFS != 0 {
+            return;
+        }
+        let mut commands = 0u32;
+        let mut bytes = 0u64;
+        let mut posted = [false; MAX_QUEUES];
+        'rounds: loop {
+            let mut progress = false;
+            for qid in 0..MAX_QUEUES {
+                for _ in 0..BURST {
+                    if commands >= COMMAND_BUDGET || bytes >= BYTE_BUDGET {
+                        self.pending_work = true;
+                        break 'rounds;
+                    }
+                    match self.step(qid, &mut posted) {
+                        Some(moved) => {
+                            commands += 1;
+                            bytes += moved;
+                            progress = true;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        self.signal(&posted);
+    }
+
+    /// Executes the head command of SQ `qid`; `None` if it is empty, its
+    /// CQ is full, or memory failed (fatal).
+    fn step(&mut self, qid: usize, posted: &mut [bool; MAX_QUEUES]) -> Option<u64> {
+        let sq = (*self.sqs.get(qid)?)?;
+        if sq.is_empty() || self.csts & csts::CFS != 0 {
+            return None;
+        }
+        let cq = (*self.cqs.get(usize::from(sq.cqid))?)?;
+        if cq.is_full() {
+            return None;
+        }
+        let mut raw = [0u8; SQE_SIZE];
+        if self.dma.read(sq.head_addr(), &mut raw).is_err() {
+            // The queue left guest memory: a PCIe master abort, fatal.
+            self.csts |= csts::CFS;
+            return None;
+        }
+        let mut sq_now = sq;
+        sq_now.advance();
+        if let Some(Some(s)) = self.sqs.get_mut(qid) {
+            s.head = sq_now.head;
+        }
+        let cmd = Command::parse(&raw);
+        self.moved = 0;
+        let outcome = if qid == 0 {
+            self.admin(&cmd)
+        } else {
+            self.io(&cmd)
+        };
+        if let Outcome::Done(status, result) = outcome {
+            self.post(
+                usize::from(sq.cqid),
+                Completion {
+                    result,
+                    sq_head: sq_now.head as u16,
+                    sq_id: qid as u16,
+                    cid: cmd.cid,
+                    phase: false,
+                    status,
+                },
+            );
+            if let Some(p) = posted.get_mut(usize::from(sq.cqid)) {
+                *p = true;
+            }
+        }
+        Some(self.moved)
+    }
+
+    /// Writes a completion at CQ `cqid`'s tail (the phase is the queue's):
+    /// DW0-DW2 first, then DW3 with the phase tag.
+    fn post(&mut self, cqid: usize, mut c: Completion) {
+        let Some(Some(cq)) = self.cqs.get_mut(cqid) else {
+            return;
+        };
+        c.phase = cq.phase;
+        let bytes = c.to_bytes();
+        let addr = cq.tail_addr();
+        let (body, dw3) = bytes.split_at(12);
+        let ok = self.dma.write(addr, body).is_ok() && self.dma.write(addr + 12, dw3).is_ok();
+        if !ok {
+            self.csts |= csts::CFS;
+            return;
+        }
+        cq.advance();
+    }
+
+    fn signal(&mut self, posted: &[bool; MAX_QUEUES]) {
+        if self.msix_enabled() {
+            for (cqid, _) in posted.iter().enumerate().filter(|(_, p)| **p) {
+                if let Some(Some(cq)) = self.cqs.get(cqid)
+                    && cq.interrupts
+                {
+                    let v = cq.vector;
+                    self.msix.notify(&self.config, v);
+                }
+            }
+        }
+        self.update_intx();
+    }
+
+    /// Recomputes the INTx level: some interrupt-enabled CQ holds entries
+    /// the guest has not acknowledged, MSI-X is off, INTMS bit 0 is clear
+    /// and the command register allows INTx.
+    fn update_intx(&mut self) {
+        let pending = !self.msix_enabled()
+            && self
+                .cqs
+                .iter()
+                .flatten()
+                .any(|cq| cq.interrupts && cq.has_unread());
+        let asserted = pending && self.intms & 1 == 0;
+        self.config.set_interrupt_status(asserted);
+        let level = asserted && !self.config.intx_disabled();
+        if level != self.intx_level {
+            self.intx_level = level;
+            self.intx.set_level(level);
+        }
+    }
+}
+
+impl PciDevice for NvmeController {
+    fn config(&self) -> &ConfigSpace {
+        &self.config
+    }
+
+    fn config_mut(&mut self) -> &mut ConfigSpace {
+        &mut self.config
+    }
+
+    fn config_written(&mut self, _offset: u16, _data: &[u8]) {
+        // MSI-X enable/mask, INTx disable or bus mastering may have changed.
+        self.msix.deliver_unmasked(&self.config);
+        self.update_intx();
+        if self.sqs.iter().flatten().any(|sq| !sq.is_empty()) {
+            self.process();
+        }
+    }
+
+    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        if bar != 0 || data.len() > 8 {
+            return;
+        }
+        for (i, b) in data.iter_mut().enumerate() {
+            let at = offset.wrapping_add(i as u64);
+            let word = self.read_dword(at & !3);
+            *b = (word >> (8 * (at & 3))) as u8;
+        }
+    }
+
+    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+        if bar != 0 || data.is_empty() || data.len() > 8 {
+            return;
+        }
+        // Split into the dwords the access covers, low address first (an
+        // 8-byte write to ASQ is its low half, then its high half).
+        let end = offset.saturating_add(data.len() as u64);
+        let mut dword = offset & !3;
+        while dword < end {
+            let mut value = 0u32;
+            let mut mask = 0u32;
+            for byte in 0..4u64 {
+                let at = dword + byte;
+                if at >= offset && at < end {
+                    let b = data.get((at - offset) as usize).copied().unwrap_or(0);
+                    value |= u32::from(b) << (8 * byte);
+                    mask |= 0xFF << (8 * byte);
+                }
+            }
+            self.write_dword(dword, value, mask);
+            dword += 4;
+        }
+    }
+
+    fn next_deadline_ns(&self) -> Option<u64> {
+        // Work left over from a budget-limited batch is due at once.
+        self.pending_work.then_some(0)
+    }
+
+    fn on_deadline(&mut self, _now_ns: u64) {
+        if self.pending_work {
+            self.process();
+        }
+    }
+}
