@@ -1,0 +1,200 @@
+//! The transmit path: legacy (and extended data) transmit descriptors.
+//! Context descriptors are accepted and skipped: no checksum offload
+//! beyond the legacy descriptor's CSO/CSS insertion, no segmentation.
+
+use crate::registers::{BPTC, DELAY_UNIT_NS, GOTCL, GPTC, MPTC, PTC64, TOTL, TPT, size_bin};
+use crate::regs::{self, int, tctl};
+use crate::rx::Ring;
+use crate::{Aether, MAX_FRAME};
+
+/// Command: end of packet.
+const CMD_EOP: u8 = 1 << 0;
+/// Command: insert checksum (legacy CSO/CSS).
+const CMD_IC: u8 = 1 << 2;
+/// Command: report status.
+const CMD_RS: u8 = 1 << 3;
+/// Command: report packet sent (treated as RS).
+const CMD_RPS: u8 = 1 << 4;
+/// Command: extended descriptor.
+const CMD_DEXT: u8 = 1 << 5;
+/// Command: interrupt delay enable.
+const CMD_IDE: u8 = 1 << 7;
+/// Status: descriptor done.
+const STA_DD: u8 = 1 << 0;
+
+/// A transmit descriptor as the device reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxDescriptor {
+    /// Buffer address.
+    pub addr: u64,
+    /// Data bytes in the buffer (0 for a context descriptor).
+    pub len: usize,
+    /// Command bits.
+    pub cmd: u8,
+    /// Legacy checksum offset and start (0 for extended descriptors).
+    pub cso: usize,
+    /// Legacy checksum start.
+    pub css: usize,
+    /// True for an extended context descriptor (no data).
+    pub context: bool,
+}
+
+impl TxDescriptor {
+    /// Decodes 16 descriptor bytes.
+    pub fn parse(raw: &[u8; 16]) -> Self {
+        let addr = u64::from_le_bytes([
+            raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+        ]);
+        let dw2 = u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
+        let cmd = raw[11];
+        if cmd & CMD_DEXT == 0 {
+            return Self {
+                addr,
+                len: (dw2 & 0xFFFF) as usize,
+                cmd,
+                cso: usize::from(raw[10]),
+                css: usize::from(raw[13]),
+                context: false,
+            };
+        }
+        // Extended: DTYP in bits 23:20 of dword 2; 1 = data, others carry no data.
+        let data = (dw2 >> 20) & 0xF == 1;
+        Self {
+            addr,
+            len: if data { (dw2 & 0xF_FFFF) as usize } else { 0 },
+            cmd,
+            cso: 0,
+            css: 0,
+            context: !data,
+        }
+    }
+}
+
+/// Inserts the 16-bit ones' complement checksum of `frame[css..]` at `cso`.
+fn insert_checksum(frame: &mut [u8], css: usize, cso: usize) {
+    let Some(region) = frame.get(css..) else {
+        return;
+    };
+    let mut sum: u32 = region
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .fold(0u32, |a, w| {
+            let s = a + w;
+            (s & 0xFFFF) + (s >> 16)
+        });
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    let value = !(sum as u16);
+    if let Some(slot) = frame.get_mut(cso..cso + 2) {
+        slot.copy_from_slice(&value.to_be_bytes());
+    }
+}
+
+impl Aether {
+    /// Sends what the guest queued between TDH and TDT.
+    pub(crate) fn process_tx(&mut self) {
+        if self.reg(regs::TCTL) & tctl::EN == 0 || !self.config.bus_master() || self.tx_halted {
+            return;
+        }
+        let Some(mut ring) = Ring::check(self, regs::TDBAL) else {
+            self.halt_tx();
+            return;
+        };
+        let mut causes = 0;
+        let mut delayed = false;
+        // Each descriptor at most once per doorbell: bounded work.
+        for _ in 0..ring.count {
+            if ring.head == ring.tail {
+                break;
+            }
+            let at = ring.desc(ring.head);
+            let mut raw = [0u8; 16];
+            if self.dma.read(at, &mut raw).is_err() {
+                self.halt_tx();
+                return;
+            }
+            let d = TxDescriptor::parse(&raw);
+            if !d.context && d.len > 0 {
+                if self.tx_partial.len() + d.len > MAX_FRAME {
+                    self.halt_tx();
+                    return;
+                }
+                let start = self.tx_partial.len();
+                self.tx_partial.resize(start + d.len, 0);
+                let ok = match self.tx_partial.get_mut(start..) {
+                    Some(dst) => self.dma.read(d.addr, dst).is_ok(),
+                    None => false,
+                };
+                if !ok {
+                    self.halt_tx();
+                    return;
+                }
+            }
+            if !d.context && d.cmd & CMD_EOP != 0 {
+                let mut frame = std::mem::take(&mut self.tx_partial);
+                if d.cmd & CMD_DEXT == 0 && d.cmd & CMD_IC != 0 {
+                    insert_checksum(&mut frame, d.css, d.cso);
+                }
+                self.send_frame(frame);
+            }
+            if d.cmd & (CMD_RS | CMD_RPS) != 0 {
+                if self.dma.write(at + 12, &[raw[12] | STA_DD]).is_err() {
+                    self.halt_tx();
+                    return;
+                }
+                if d.cmd & CMD_IDE != 0 && self.reg(regs::TIDV) != 0 {
+                    delayed = true;
+                } else {
+                    causes |= int::TXDW;
+                }
+            }
+            ring.head = (ring.head + 1) % ring.count;
+            self.set_reg(regs::TDH, ring.head as u32);
+        }
+        if ring.head == ring.tail {
+            causes |= int::TXQE;
+        }
+        if delayed {
+            let now = self.now();
+            let tidv = u64::from(self.reg(regs::TIDV));
+            self.timers.tx_packet = Some(now.saturating_add(tidv * DELAY_UNIT_NS));
+            let tadv = u64::from(self.reg(regs::TADV));
+            if tadv != 0 && self.timers.tx_absolute.is_none() {
+                self.timers.tx_absolute = Some(now.saturating_add(tadv * DELAY_UNIT_NS));
+            }
+        }
+        if causes != 0 {
+            self.raise(causes);
+        }
+    }
+
+    /// Hands a complete frame to the backend and counts it.
+    fn send_frame(&mut self, mut frame: Vec<u8>) {
+        if frame.is_empty() {
+            return;
+        }
+        if self.reg(regs::TCTL) & tctl::PSP != 0 && frame.len() < 60 {
+            frame.resize(60, 0);
+        }
+        let octets = frame.len() as u64 + 4;
+        match self.sink.send(&frame) {
+            Ok(()) => self.counters.tx_frames += 1,
+            Err(_) => self.counters.tx_backend_drops += 1,
+        }
+        self.stat_add(GPTC, 1);
+        self.stat_add(TPT, 1);
+        self.stat_add64(GOTCL, octets);
+        self.stat_add64(TOTL, octets);
+        self.stat_add(size_bin(PTC64, octets as usize), 1);
+        if frame.get(..6) == Some(&[0xFF; 6][..]) {
+            self.stat_add(BPTC, 1);
+        } else if frame.first().is_some_and(|b| b & 1 != 0) {
+            self.stat_add(MPTC, 1);
+        }
+    }
+
+    fn halt_tx(&mut self) {
+        self.tx_halted = true;
+        self.tx_partial.clear();
+        self.counters.tx_ring_errors += 1;
+    }
+}
