@@ -5,13 +5,22 @@
 //! exit; [`Pending::complete`] records the VMM's answer and
 //! [`Pending::register_writes`] turns it into the register writes done
 //! (in one `WHvSetVirtualProcessorRegisters`) before the guest re-enters.
+//! A refused RDMSR/WRMSR does not write the pending-interruption register
+//! itself: its #GP goes to the vCPU's event queue (`events.rs`), so that it
+//! cannot overwrite an interrupt the VMM injected.
+//!
+//! An accepted WRMSR to IA32_APIC_BASE is also written to WHP's APIC base
+//! register: WHP exits on APIC_BASE writes but answers reads itself, so the
+//! value the VMM's LAPIC accepted must be the one RDMSR returns.
 
 use windows_sys::Win32::System::Hypervisor::{
-    WHV_REGISTER_NAME, WHV_REGISTER_VALUE, WHvRegisterPendingInterruption, WHvX64RegisterRax,
+    WHV_REGISTER_NAME, WHV_REGISTER_VALUE, WHvX64RegisterApicBase, WHvX64RegisterRax,
     WHvX64RegisterRbx, WHvX64RegisterRcx, WHvX64RegisterRdx, WHvX64RegisterRip,
 };
 
-use super::translate::{merge_in_result, pending_exception};
+use super::config::MSR_APIC_BASE;
+use super::events::QueuedException;
+use super::translate::merge_in_result;
 use crate::exit::Completion;
 
 /// x86 #GP.
@@ -53,6 +62,10 @@ pub enum Pending {
     },
     /// WRMSR: accepted (RIP moves) or #GP (also when not completed).
     MsrWrite {
+        /// The MSR.
+        index: u32,
+        /// The value written.
+        value: u64,
         /// RIP after the WRMSR.
         next_rip: u64,
         /// `Some(true)` = accepted.
@@ -85,19 +98,37 @@ impl Pending {
         Ok(())
     }
 
+    /// True if finishing this exit raises an exception in the guest (a
+    /// refused or unanswered RDMSR/WRMSR): an interrupt cannot go first.
+    pub fn raises_exception(&self) -> bool {
+        matches!(
+            self,
+            Pending::MsrRead {
+                answer: None | Some(None),
+                ..
+            } | Pending::MsrWrite {
+                accepted: None | Some(false),
+                ..
+            }
+        )
+    }
+
+    /// The exception finishing this exit raises, for the event queue.
+    pub fn exception(&self) -> Option<QueuedException> {
+        self.raises_exception().then_some(QueuedException {
+            vector: GP_VECTOR,
+            error_code: Some(0),
+        })
+    }
+
     /// The register writes that finish the exit. `io_data` is the VMM's
-    /// answer to an `in` (the vCPU's I/O buffer).
+    /// answer to an `in` (the vCPU's I/O buffer). A #GP is not among them:
+    /// see [`Pending::exception`].
     pub fn register_writes(&self, io_data: &[u8]) -> Vec<(WHV_REGISTER_NAME, WHV_REGISTER_VALUE)> {
         let reg = |v: u64| {
             let mut r = WHV_REGISTER_VALUE::default();
             r.Reg64 = v;
             r
-        };
-        let gp = || {
-            vec![(
-                WHvRegisterPendingInterruption,
-                pending_exception(GP_VECTOR, Some(0)),
-            )]
         };
         match *self {
             Pending::None => Vec::new(),
@@ -124,12 +155,20 @@ impl Pending {
                 (WHvX64RegisterRdx, reg(v >> 32)),
                 (WHvX64RegisterRip, reg(next_rip)),
             ],
-            Pending::MsrRead { .. } => gp(),
+            Pending::MsrRead { .. } => Vec::new(),
             Pending::MsrWrite {
+                index,
+                value,
                 next_rip,
                 accepted: Some(true),
-            } => vec![(WHvX64RegisterRip, reg(next_rip))],
-            Pending::MsrWrite { .. } => gp(),
+            } => {
+                let mut w = vec![(WHvX64RegisterRip, reg(next_rip))];
+                if index == MSR_APIC_BASE {
+                    w.push((WHvX64RegisterApicBase, reg(value)));
+                }
+                w
+            }
+            Pending::MsrWrite { .. } => Vec::new(),
             Pending::Cpuid { next_rip, result } => vec![
                 (WHvX64RegisterRax, reg(u64::from(result[0]))),
                 (WHvX64RegisterRbx, reg(u64::from(result[1]))),
@@ -202,9 +241,11 @@ mod tests {
     }
 
     #[test]
-    fn refused_or_unanswered_msrs_raise_gp_without_moving_rip() {
-        // #GP: pending bit, type 3 (exception), deliver error code, vector 13, error 0.
-        let gp_bits = 1 | (3 << 1) | (1 << 4) | (13 << 16);
+    fn refused_or_unanswered_msrs_queue_gp_without_moving_rip() {
+        let gp = Some(QueuedException {
+            vector: 13,
+            error_code: Some(0),
+        });
         for p in [
             Pending::MsrRead {
                 next_rip: 0x10,
@@ -215,16 +256,21 @@ mod tests {
                 answer: Some(None),
             },
             Pending::MsrWrite {
+                index: 0xC000_0080,
+                value: 0,
                 next_rip: 0x10,
                 accepted: Some(false),
             },
         ] {
-            assert_eq!(
-                as_pairs(&p.register_writes(&[])),
-                [(WHvRegisterPendingInterruption, gp_bits)]
-            );
+            // No register write at all: the pending-interruption register
+            // belongs to the event queue.
+            assert_eq!(as_pairs(&p.register_writes(&[])), []);
+            assert!(p.raises_exception());
+            assert_eq!(p.exception(), gp);
         }
         let ok = Pending::MsrWrite {
+            index: 0xC000_0080,
+            value: 0,
             next_rip: 0x10,
             accepted: Some(true),
         };
@@ -232,6 +278,34 @@ mod tests {
             as_pairs(&ok.register_writes(&[])),
             [(WHvX64RegisterRip, 0x10)]
         );
+        assert!(!ok.raises_exception());
+        assert_eq!(ok.exception(), None);
+    }
+
+    #[test]
+    fn an_accepted_apic_base_write_updates_the_register_rdmsr_reads() {
+        let mut p = Pending::MsrWrite {
+            index: 0x1B,
+            value: 0xFEE0_0900,
+            next_rip: 0x40,
+            accepted: None,
+        };
+        p.complete(Completion::MsrWrite(true)).unwrap();
+        assert_eq!(
+            as_pairs(&p.register_writes(&[])),
+            [
+                (WHvX64RegisterRip, 0x40),
+                (WHvX64RegisterApicBase, 0xFEE0_0900)
+            ]
+        );
+        // Refused: neither RIP nor the APIC base changes.
+        let refused = Pending::MsrWrite {
+            index: 0x1B,
+            value: 0xFEE0_0900,
+            next_rip: 0x40,
+            accepted: Some(false),
+        };
+        assert_eq!(as_pairs(&refused.register_writes(&[])), []);
     }
 
     #[test]

@@ -17,15 +17,14 @@ use windows_sys::Win32::System::Hypervisor::{
     WHvRunVpExitReasonNone, WHvRunVpExitReasonUnrecoverableException,
     WHvRunVpExitReasonUnsupportedFeature, WHvRunVpExitReasonX64ApicEoi, WHvRunVpExitReasonX64Cpuid,
     WHvRunVpExitReasonX64Halt, WHvRunVpExitReasonX64InterruptWindow,
-    WHvRunVpExitReasonX64IoPortAccess, WHvRunVpExitReasonX64MsrAccess, WHvX64PendingException,
-    WHvX64PendingInterrupt, WHvX64RegisterApicBase, WHvX64RegisterCr0, WHvX64RegisterCr2,
-    WHvX64RegisterCr3, WHvX64RegisterCr4, WHvX64RegisterCr8, WHvX64RegisterCs, WHvX64RegisterDs,
-    WHvX64RegisterEfer, WHvX64RegisterEs, WHvX64RegisterFs, WHvX64RegisterGdtr, WHvX64RegisterGs,
-    WHvX64RegisterIdtr, WHvX64RegisterLdtr, WHvX64RegisterR8, WHvX64RegisterR9, WHvX64RegisterR10,
-    WHvX64RegisterR11, WHvX64RegisterR12, WHvX64RegisterR13, WHvX64RegisterR14, WHvX64RegisterR15,
-    WHvX64RegisterRax, WHvX64RegisterRbp, WHvX64RegisterRbx, WHvX64RegisterRcx, WHvX64RegisterRdi,
-    WHvX64RegisterRdx, WHvX64RegisterRflags, WHvX64RegisterRip, WHvX64RegisterRsi,
-    WHvX64RegisterRsp, WHvX64RegisterSs, WHvX64RegisterTr,
+    WHvRunVpExitReasonX64IoPortAccess, WHvRunVpExitReasonX64MsrAccess, WHvX64RegisterApicBase,
+    WHvX64RegisterCr0, WHvX64RegisterCr2, WHvX64RegisterCr3, WHvX64RegisterCr4, WHvX64RegisterCr8,
+    WHvX64RegisterCs, WHvX64RegisterDs, WHvX64RegisterEfer, WHvX64RegisterEs, WHvX64RegisterFs,
+    WHvX64RegisterGdtr, WHvX64RegisterGs, WHvX64RegisterIdtr, WHvX64RegisterLdtr, WHvX64RegisterR8,
+    WHvX64RegisterR9, WHvX64RegisterR10, WHvX64RegisterR11, WHvX64RegisterR12, WHvX64RegisterR13,
+    WHvX64RegisterR14, WHvX64RegisterR15, WHvX64RegisterRax, WHvX64RegisterRbp, WHvX64RegisterRbx,
+    WHvX64RegisterRcx, WHvX64RegisterRdi, WHvX64RegisterRdx, WHvX64RegisterRflags,
+    WHvX64RegisterRip, WHvX64RegisterRsi, WHvX64RegisterRsp, WHvX64RegisterSs, WHvX64RegisterTr,
 };
 
 use crate::exit::{Hypercall, InstructionBytes, ShutdownReason, VmExit};
@@ -107,8 +106,12 @@ pub struct PortIo {
     pub rep: bool,
     /// RAX at the exit.
     pub rax: u64,
-    /// RCX at the exit (the repeat count for REP string I/O).
+    /// RCX at the exit (the repeat count for REP string I/O is its low
+    /// `address_size` bytes).
     pub rcx: u64,
+    /// The instruction's address size in bytes (2, 4 or 8), from the code
+    /// segment, EFER.LMA and any 0x67 prefix.
+    pub address_size: u8,
     /// RSI at the exit.
     pub rsi: u64,
     /// RDI at the exit.
@@ -124,9 +127,14 @@ impl PortIo {
         (bytes, usize::from(self.size.min(4)))
     }
 
-    /// How many elements a string access moves (1 without REP).
+    /// How many elements a string access moves (1 without REP): CX, ECX or
+    /// RCX by the address size.
     pub fn element_count(&self) -> u64 {
-        if self.rep { self.rcx } else { 1 }
+        if self.rep {
+            super::addressing::repeat_count(self.rcx, self.address_size)
+        } else {
+            1
+        }
     }
 }
 
@@ -245,6 +253,20 @@ pub fn decode_exit(ctx: &WHV_RUN_VP_EXIT_CONTEXT) -> RawExit {
             // SAFETY: a union of a u32 bitfield struct and a u32.
             let info = unsafe { io.AccessInfo.AsUINT32 };
             let size = ((info >> 1) & 0x7) as u8;
+            let instruction = instruction_bytes(io.InstructionByteCount, &io.InstructionBytes);
+            // SAFETY: unions of a u16 bitfield struct and a u16.
+            let (exec, cs) = unsafe {
+                (
+                    ctx.VpContext.ExecutionState.AsUINT16,
+                    ctx.VpContext.Cs.Anonymous.Attributes,
+                )
+            };
+            let address_size = super::addressing::address_size(
+                instruction.as_slice(),
+                exec & (1 << 4) != 0,
+                cs & (1 << 13) != 0,
+                cs & (1 << 14) != 0,
+            );
             RawExit::PortIo(PortIo {
                 port: io.PortNumber,
                 size,
@@ -255,7 +277,8 @@ pub fn decode_exit(ctx: &WHV_RUN_VP_EXIT_CONTEXT) -> RawExit {
                 rcx: io.Rcx,
                 rsi: io.Rsi,
                 rdi: io.Rdi,
-                instruction: instruction_bytes(io.InstructionByteCount, &io.InstructionBytes),
+                address_size,
+                instruction,
             })
         }
         WHvRunVpExitReasonMemoryAccess => {
@@ -857,24 +880,6 @@ pub fn sregs_from_values(v: &[WHV_REGISTER_VALUE; 17]) -> SpecialRegs {
     }
 }
 
-/// `WHvRegisterPendingInterruption` for external interrupt `vector`.
-pub fn pending_interrupt(vector: u8) -> WHV_REGISTER_VALUE {
-    // InterruptionPending (bit 0), InterruptionType 0 (bits 1-3),
-    // InterruptionVector (bits 16-31).
-    let bits = 1u64 | ((WHvX64PendingInterrupt as u64 & 0x7) << 1) | (u64::from(vector) << 16);
-    reg64(bits)
-}
-
-/// `WHvRegisterPendingInterruption` for exception `vector` with an optional error code.
-pub fn pending_exception(vector: u8, error_code: Option<u32>) -> WHV_REGISTER_VALUE {
-    let mut bits = 1u64 | ((WHvX64PendingException as u64 & 0x7) << 1) | (u64::from(vector) << 16);
-    if let Some(code) = error_code {
-        bits |= 1 << 4; // DeliverErrorCode
-        bits |= u64::from(code) << 32;
-    }
-    reg64(bits)
-}
-
 /// `WHvX64RegisterDeliverabilityNotifications` asking (or not) for an
 /// interrupt-window exit.
 pub fn deliverability_notifications(interrupt_window: bool) -> WHV_REGISTER_VALUE {
@@ -882,12 +887,14 @@ pub fn deliverability_notifications(interrupt_window: bool) -> WHV_REGISTER_VALU
     reg64(u64::from(interrupt_window) << 1)
 }
 
-/// `WHV_EXTENDED_VM_EXITS` bits this backend turns on: CPUID (bit 0),
-/// MSR (bit 1) and exception (bit 2, for guest debugging; no vector exits
-/// until the exception bitmap asks) exits, and hypercall exits (bit 5),
-/// each where `available` (from `WHvCapabilityCodeExtendedVmExits`) offers it.
+/// `WHV_EXTENDED_VM_EXITS` bits this backend turns on, each where
+/// `available` (from `WHvCapabilityCodeExtendedVmExits`) offers it: CPUID
+/// (bit 0), MSR (bit 1) and exception (bit 2, for guest debugging; no
+/// vector exits until the exception bitmap asks) exits. Not hypercall
+/// exits (bit 5): VMCALL is not a Seraph transport on WHP
+/// (`super::config::VMCALL_REACHES_VMM`).
 pub fn extended_vm_exits(available: u64) -> u64 {
-    let wanted = 1 | (1 << 1) | (1 << 2) | (1 << 5);
+    let wanted = 1 | (1 << 1) | (1 << 2);
     wanted & available
 }
 
