@@ -16,6 +16,7 @@
 //! | `lapic`, `pit`, `pic`, `serial` | each device's register interface, driven by reads, writes and [`seraph_clock::FakeClock`] advances |
 //! | `hypercall` | hypercall dispatch with arbitrary registers against a fake guest |
 //! | `page_walk` | the guest page walker and PRINT over real guest memory with garbage tables |
+//! | `nvme_command` | NVMe admin and I/O command parsing and execution, registers and doorbells |
 
 #![forbid(unsafe_code)]
 
@@ -24,11 +25,13 @@ pub mod devices;
 pub mod elf_boot;
 pub mod hypercalls;
 pub mod memory_map;
+pub mod nvme;
 
 pub use devices::{lapic, pic, pit, serial};
 pub use elf_boot::elf_boot;
 pub use hypercalls::{hypercall, page_walk};
 pub use memory_map::memory_map;
+pub use nvme::nvme_command;
 
 /// A fuzz target: a function that takes any bytes and panics only on a bug.
 pub type Target = fn(&[u8]);
@@ -44,6 +47,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("serial", serial),
     ("hypercall", hypercall),
     ("page_walk", page_walk),
+    ("nvme_command", nvme_command),
 ];
 
 /// The target called `name`, if there is one.
