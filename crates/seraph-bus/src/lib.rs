@@ -77,32 +77,49 @@ pub enum BusError {
         /// The device already there.
         other: String,
     },
+    /// No device has this id.
+    #[error("no device with id {0} on this bus")]
+    NoSuchDevice(usize),
 }
 
-/// Which device on a bus answered an access: its position on the finished
-/// bus, stable once all devices are inserted (an index for statistics).
+/// A device's stable id on a bus: given when the device is added, kept
+/// while its range moves or is unmapped (statistics key on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceIndex(pub usize);
 
-struct Entry {
-    base: u64,
-    len: u64,
+/// A device on the bus, mapped or not.
+struct Slot {
     name: String,
     device: SharedDevice,
+    range: Option<(u64, u64)>,
+}
+
+/// A decoded range: `base..base + len` goes to slot `id`.
+#[derive(Clone, Copy)]
+struct Range {
+    base: u64,
+    len: u64,
+    id: usize,
 }
 
 /// Address ranges mapped to devices; one bus for port I/O, another for MMIO.
+///
+/// Devices keep their [`DeviceIndex`] for the life of the bus; their ranges
+/// can be added, moved ([`Bus::map`]) and removed ([`Bus::unmap`]) at run
+/// time, as when a guest reprograms a PCI BAR.
 #[derive(Default)]
 pub struct Bus {
+    slots: Vec<Slot>,
     /// Sorted by `base`, never overlapping.
-    entries: Vec<Entry>,
+    ranges: Vec<Range>,
 }
 
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
-        for e in &self.entries {
-            list.entry(&format_args!("{}@{:#x}+{:#x}", e.name, e.base, e.len));
+        for r in &self.ranges {
+            let name = self.slots.get(r.id).map_or("?", |s| s.name.as_str());
+            list.entry(&format_args!("{name}@{:#x}+{:#x}", r.base, r.len));
         }
         list.finish()
     }
@@ -122,13 +139,39 @@ impl Bus {
         Self::default()
     }
 
-    /// Puts `device` at `base..base + len`, named `name` in reports.
+    /// Adds `device` named `name` and maps it at `base..base + len`.
     pub fn insert(
         &mut self,
         name: &str,
         base: u64,
         len: u64,
         device: SharedDevice,
+    ) -> Result<DeviceIndex, BusError> {
+        self.check(name, base, len, None)?;
+        let id = self.add_unmapped(name, device);
+        self.map(id, base, len)?;
+        Ok(id)
+    }
+
+    /// Adds `device` without a range (a PCI BAR not yet enabled); it gets
+    /// its id now and a range with [`Bus::map`] later.
+    pub fn add_unmapped(&mut self, name: &str, device: SharedDevice) -> DeviceIndex {
+        self.slots.push(Slot {
+            name: name.to_owned(),
+            device,
+            range: None,
+        });
+        DeviceIndex(self.slots.len() - 1)
+    }
+
+    /// Checks that `base..base + len` is a valid range free of every
+    /// device but `except`.
+    fn check(
+        &self,
+        name: &str,
+        base: u64,
+        len: u64,
+        except: Option<usize>,
     ) -> Result<(), BusError> {
         let end = base.checked_add(len).filter(|_| len > 0);
         let Some(end) = end else {
@@ -139,74 +182,117 @@ impl Bus {
             });
         };
         if let Some(other) = self
-            .entries
+            .ranges
             .iter()
-            .find(|e| base < e.base + e.len && e.base < end)
+            .find(|r| Some(r.id) != except && base < r.base + r.len && r.base < end)
         {
             return Err(BusError::Overlap {
                 name: name.to_owned(),
                 base,
                 len,
-                other: other.name.clone(),
+                other: self
+                    .slots
+                    .get(other.id)
+                    .map_or_else(String::new, |s| s.name.clone()),
             });
         }
-        let at = self.entries.partition_point(|e| e.base < base);
-        self.entries.insert(
-            at,
-            Entry {
-                base,
-                len,
-                name: name.to_owned(),
-                device,
-            },
-        );
         Ok(())
     }
 
+    /// Maps device `id` at `base..base + len`, moving it if it was mapped
+    /// elsewhere. On error the device keeps its old range.
+    pub fn map(&mut self, id: DeviceIndex, base: u64, len: u64) -> Result<(), BusError> {
+        let name = self
+            .slots
+            .get(id.0)
+            .map(|s| s.name.clone())
+            .ok_or(BusError::NoSuchDevice(id.0))?;
+        self.check(&name, base, len, Some(id.0))?;
+        self.unmap(id);
+        let at = self.ranges.partition_point(|r| r.base < base);
+        self.ranges.insert(
+            at,
+            Range {
+                base,
+                len,
+                id: id.0,
+            },
+        );
+        if let Some(slot) = self.slots.get_mut(id.0) {
+            slot.range = Some((base, len));
+        }
+        Ok(())
+    }
+
+    /// Removes device `id`'s range (it keeps its id and can be mapped again).
+    pub fn unmap(&mut self, id: DeviceIndex) {
+        self.ranges.retain(|r| r.id != id.0);
+        if let Some(slot) = self.slots.get_mut(id.0) {
+            slot.range = None;
+        }
+    }
+
+    /// Where device `id` is mapped, if it is.
+    pub fn range_of(&self, id: DeviceIndex) -> Option<(u64, u64)> {
+        self.slots.get(id.0).and_then(|s| s.range)
+    }
+
     /// The device whose range holds the whole access `addr..addr + len`.
-    fn find(&self, addr: u64, len: usize) -> Option<(usize, &Entry)> {
-        let at = self.entries.partition_point(|e| e.base <= addr);
-        let idx = at.checked_sub(1)?;
-        let entry = &self.entries[idx];
-        let offset = addr - entry.base;
+    fn find(&self, addr: u64, len: usize) -> Option<(Range, &Slot)> {
+        let at = self.ranges.partition_point(|r| r.base <= addr);
+        let range = *self.ranges.get(at.checked_sub(1)?)?;
+        let offset = addr - range.base;
         let fits = offset
             .checked_add(len as u64)
-            .is_some_and(|end| end <= entry.len);
-        fits.then_some((idx, entry))
+            .is_some_and(|end| end <= range.len);
+        if !fits {
+            return None;
+        }
+        Some((range, self.slots.get(range.id)?))
     }
 
     /// Reads from the device at `addr`; `None` if no device holds the whole access.
     pub fn read(&self, addr: u64, data: &mut [u8]) -> Option<DeviceIndex> {
-        let (idx, entry) = self.find(addr, data.len())?;
-        lock(&entry.device).read(addr - entry.base, data);
-        Some(DeviceIndex(idx))
+        let (range, slot) = self.find(addr, data.len())?;
+        let access = BusAccess {
+            base: range.base,
+            offset: addr - range.base,
+            vcpu: 0,
+        };
+        lock(&slot.device).read_access(access, data);
+        Some(DeviceIndex(range.id))
     }
 
     /// Writes to the device at `addr`; `None` if no device holds the whole access.
     pub fn write(&self, addr: u64, data: &[u8]) -> Option<DeviceIndex> {
-        let (idx, entry) = self.find(addr, data.len())?;
-        lock(&entry.device).write(addr - entry.base, data);
-        Some(DeviceIndex(idx))
+        let (range, slot) = self.find(addr, data.len())?;
+        let access = BusAccess {
+            base: range.base,
+            offset: addr - range.base,
+            vcpu: 0,
+        };
+        lock(&slot.device).write_access(access, data);
+        Some(DeviceIndex(range.id))
     }
 
-    /// The index of the device holding `addr`, if any.
+    /// The id of the device mapped at `addr`, if any.
     pub fn device_index(&self, addr: u64) -> Option<DeviceIndex> {
-        self.find(addr, 1).map(|(idx, _)| DeviceIndex(idx))
+        self.find(addr, 1).map(|(r, _)| DeviceIndex(r.id))
     }
 
-    /// The name a device was inserted under.
+    /// The name a device was added under.
     pub fn name(&self, index: DeviceIndex) -> Option<&str> {
-        self.entries.get(index.0).map(|e| e.name.as_str())
+        self.slots.get(index.0).map(|s| s.name.as_str())
     }
 
-    /// Number of devices on the bus.
+    /// Number of devices on the bus (mapped or not); ids are below it.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len()
     }
 
     /// True if no device is on the bus.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slots.is_empty()
     }
 }
 
@@ -298,6 +384,40 @@ mod tests {
             Err(BusError::BadRange { .. })
         ));
         assert_eq!(bus.len(), 1);
+    }
+
+    #[test]
+    fn devices_keep_their_ids_while_ranges_move() {
+        let mut bus = Bus::new();
+        let (a, a_dev) = probe();
+        let (_b, b_dev) = probe();
+        let ida = bus.insert("a", 0x1000, 0x10, a_dev).unwrap();
+        let idb = bus.add_unmapped("b", b_dev);
+        assert_eq!(bus.device_index(0x1000), Some(ida));
+        assert_eq!(bus.range_of(idb), None);
+        assert!(matches!(
+            bus.map(idb, 0x1008, 0x10),
+            Err(BusError::Overlap { .. })
+        ));
+        bus.map(idb, 0x2000, 0x10).unwrap();
+        bus.map(ida, 0x3000, 0x10).unwrap();
+        assert_eq!(bus.device_index(0x1000), None);
+        assert_eq!(bus.device_index(0x3004), Some(ida));
+        // The device sees where its range is.
+        assert!(bus.write(0x3004, &[1]).is_some());
+        assert_eq!(a.lock().unwrap().last_write, Some((4, vec![1])));
+        // Moving onto its own old range is fine; a failed move keeps the old one.
+        bus.map(ida, 0x3008, 0x10).unwrap();
+        assert!(bus.map(ida, 0x2008, 0x10).is_err());
+        assert_eq!(bus.range_of(ida), Some((0x3008, 0x10)));
+        bus.unmap(ida);
+        assert_eq!(bus.device_index(0x3008), None);
+        assert_eq!(bus.name(ida), Some("a"));
+        assert_eq!(bus.len(), 2);
+        assert!(matches!(
+            bus.map(DeviceIndex(9), 0, 1),
+            Err(BusError::NoSuchDevice(9))
+        ));
     }
 
     #[test]

@@ -143,6 +143,16 @@ pub trait Vcpu {
     fn request_interrupt_window(&mut self, wanted: bool);
     /// A handle that stops this vCPU's `run` from elsewhere.
     fn kicker(&self) -> Arc<dyn VcpuKick>;
+    /// CR8 (the task priority, TPR bits 7:4) as the guest left it at the last exit.
+    fn cr8(&mut self) -> Result<u8> {
+        Ok((self.special_regs()?.cr8 & 0xf) as u8)
+    }
+    /// Sets CR8 for the next entry (the VMM keeps it equal to its LAPIC's TPR[7:4]).
+    fn set_cr8(&mut self, cr8: u8) -> Result<()> {
+        let mut sregs = self.special_regs()?;
+        sregs.cr8 = u64::from(cr8 & 0xf);
+        self.set_special_regs(&sregs)
+    }
     /// Sets hardware breakpoints/watchpoints and single-step; debug events
     /// then end `run` with [`VmExit::Debug`].
     fn set_guest_debug(&mut self, debug: &GuestDebug) -> Result<()>;

@@ -275,6 +275,16 @@ impl<C: Clock> Lapic<C> {
         ((u32::from(vector) >> 4) > (self.ppr() >> 4)).then_some(vector)
     }
 
+    /// The task-priority register (bits 7:0; CR8 mirrors bits 7:4).
+    pub fn tpr(&self) -> u8 {
+        (self.tpr & 0xff) as u8
+    }
+
+    /// Sets the task-priority register (from a MOV to CR8: TPR = CR8 << 4).
+    pub fn set_tpr(&mut self, tpr: u8) {
+        self.tpr = u32::from(tpr);
+    }
+
     /// The VMM injected `vector`: IRR bit to ISR. Ignored if not requested.
     pub fn acknowledge(&mut self, vector: u8) {
         if self.irr.contains(vector) {
@@ -305,7 +315,9 @@ impl<C: Clock> Lapic<C> {
             return None;
         }
         let vector = (self.lvt[Lvt::Timer as usize] & LVT_VECTOR) as u8;
-        let blocked = vector >= 16 && (u32::from(vector) >> 4) <= (self.ppr() >> 4);
+        // An illegal vector (< 16) is never delivered: its expiries only
+        // set an ESR bit, which is no reason to wake or kick the vCPU.
+        let blocked = vector < 16 || (u32::from(vector) >> 4) <= (self.ppr() >> 4);
         if self.irr.contains(vector) || blocked {
             return None;
         }

@@ -66,7 +66,10 @@ impl std::fmt::Debug for PciHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PciHost")
             .field("address", &format_args!("{:#x}", self.address))
-            .field("devices", &self.slots.iter().filter(|s| s.is_some()).count())
+            .field(
+                "devices",
+                &self.slots.iter().filter(|s| s.is_some()).count(),
+            )
             .finish()
     }
 }
@@ -277,14 +280,20 @@ mod tests {
     }
 
     fn cfg_read(host: &mut PciHost, slot: u8, reg: u16) -> u32 {
-        host.write(0, &(0x8000_0000u32 | u32::from(slot) << 11 | u32::from(reg)).to_le_bytes());
+        host.write(
+            0,
+            &(0x8000_0000u32 | u32::from(slot) << 11 | u32::from(reg)).to_le_bytes(),
+        );
         let mut b = [0u8; 4];
         host.read(4, &mut b);
         u32::from_le_bytes(b)
     }
 
     fn cfg_write(host: &mut PciHost, slot: u8, reg: u16, value: u32) {
-        host.write(0, &(0x8000_0000u32 | u32::from(slot) << 11 | u32::from(reg)).to_le_bytes());
+        host.write(
+            0,
+            &(0x8000_0000u32 | u32::from(slot) << 11 | u32::from(reg)).to_le_bytes(),
+        );
         host.write(4, &value.to_le_bytes());
     }
 
@@ -315,7 +324,11 @@ mod tests {
         let mut host = PciHost::new();
         host.add(dev());
         host.add(dev());
-        assert!(assign_bars(&host, (0xE000_0000, 0x10_0000), (0xC000, 0x1000)));
+        assert!(assign_bars(
+            &host,
+            (0xE000_0000, 0x10_0000),
+            (0xC000, 0x1000)
+        ));
         let d1 = lock_device(host.device(1).unwrap()).config().clone();
         let d2 = lock_device(host.device(2).unwrap()).config().clone();
         assert_eq!(d1.bar_address(0), Some(0xE000_0000));

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod dma;
 pub mod host;
+pub mod testdev;
 
 pub use config::{BarKind, BarSpec, ConfigSpace, PciIds};
 pub use dma::{DmaError, GuestDma};

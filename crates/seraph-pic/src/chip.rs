@@ -125,6 +125,26 @@ impl Chip {
         (request < current).then(|| self.irq_of_rank(request))
     }
 
+    /// True if a new request on input `irq` could reach this chip's INT
+    /// output: the chip is initialized, the input unmasked, and no input
+    /// of the same or higher priority is in service (an in-service vector
+    /// that is never EOI'd blocks it for good).
+    pub(crate) fn can_deliver(&self, irq: u8) -> bool {
+        if !self.ready() || self.imr & bit(irq) != 0 {
+            return false;
+        }
+        let mut in_service = self.isr;
+        if self.special_mask {
+            in_service &= !self.imr;
+        }
+        if self.special_fully_nested && self.is_master {
+            in_service &= !self.icw3;
+        }
+        let rank = (irq.wrapping_sub(self.highest_priority)) & 7;
+        self.best_rank(in_service)
+            .is_none_or(|current| rank < current)
+    }
+
     /// INTA for `irq`: IRR to ISR (unless automatic EOI).
     pub(crate) fn acknowledge(&mut self, irq: u8) {
         let b = bit(irq);

@@ -171,6 +171,20 @@ impl PicPair {
         Some(vector)
     }
 
+    /// True if a request raised on `irq` (0-15) now could reach the CPU's
+    /// INTR: both chips involved initialized, the line (and, for the slave,
+    /// the cascade) unmasked and not blocked behind an in-service input of
+    /// the same or higher priority. The VMM uses it to tell whether a timer
+    /// or an input source can still wake a halted guest.
+    pub fn can_deliver(&self, irq: u8) -> bool {
+        match irq {
+            CASCADE_IRQ => false,
+            0..8 => self.master.can_deliver(irq),
+            8..IRQ_COUNT => self.slave.can_deliver(irq - 8) && self.master.can_deliver(CASCADE_IRQ),
+            _ => false,
+        }
+    }
+
     /// The interrupt request register of `chip` (what OCW3 "read IRR" shows).
     pub fn irr(&self, chip: Chip) -> u8 {
         self.chip(chip).irr

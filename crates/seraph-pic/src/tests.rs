@@ -292,3 +292,26 @@ fn hostile_inputs_do_not_panic() {
     }
     assert_eq!(pic.port_read(0x1234), 0xFF);
 }
+
+#[test]
+fn can_deliver_follows_init_masks_and_in_service_blocking() {
+    let mut pic = PicPair::new();
+    assert!(!pic.can_deliver(0), "an uninitialized PIC delivers nothing");
+    init(&mut pic, 0xFE, 0xFF);
+    assert!(pic.can_deliver(0));
+    assert!(!pic.can_deliver(4), "IRQ4 is masked");
+    assert!(!pic.can_deliver(8), "the slave's IRQ8 is masked");
+    assert!(!pic.can_deliver(2), "the cascade input is no device line");
+    pic.port_write(0x21, 0xF8); // unmask IRQ0-2
+    pic.port_write(0xA1, 0xFE); // unmask IRQ8
+    assert!(pic.can_deliver(8));
+    // IRQ0 taken and never EOI'd: IRQ0 and everything below it is blocked.
+    pic.raise_edge(0);
+    assert_eq!(pic.acknowledge(), Some(0x20));
+    assert!(!pic.can_deliver(0));
+    assert!(!pic.can_deliver(1));
+    assert!(!pic.can_deliver(8), "the slave hangs off IR2, below IR0");
+    pic.port_write(0x20, EOI);
+    assert!(pic.can_deliver(0) && pic.can_deliver(1) && pic.can_deliver(8));
+    assert!(!pic.can_deliver(200));
+}

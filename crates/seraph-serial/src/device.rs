@@ -111,6 +111,20 @@ impl Serial {
         self.irq.take()
     }
 
+    /// Wires the UART's interrupt output to `line` (COM1: IRQ4).
+    pub fn connect_irq(&self, line: seraph_irq::IrqLine) {
+        self.irq.connect(line);
+    }
+
+    /// True if the guest enabled the receive-data interrupt (IER bit 0), so
+    /// a byte put in the receive FIFO raises the UART's interrupt.
+    pub fn receive_interrupt_enabled(&mut self) -> bool {
+        // IER is register 1 with DLAB (LCR bit 7) clear; reading LCR and
+        // IER has no side effects. With DLAB set IER cannot be seen: assume
+        // enabled, the answer that never ends a run too early.
+        self.uart.read(3) & 0x80 != 0 || self.uart.read(1) & 1 != 0
+    }
+
     /// A handle on the interrupt line that can be polled without this device.
     pub fn irq_line(&self) -> SerialIrq {
         self.irq.clone()

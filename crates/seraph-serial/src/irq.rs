@@ -1,13 +1,16 @@
 //! The UART's interrupt line as the VMM sees it.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use seraph_irq::IrqLine;
 
 #[derive(Debug, Default)]
 struct IrqState {
     pending: AtomicBool,
     requests: AtomicU64,
+    line: OnceLock<IrqLine>,
 }
 
 /// Records "IRQ 4 requested" each time the UART raises its interrupt; the
@@ -37,9 +40,19 @@ impl SerialIrq {
         self.0.requests.load(Ordering::Relaxed)
     }
 
+    /// Wires the UART's interrupt output to `line`: every request also
+    /// pulses it (the 8259 latches COM1's IRQ4 as an edge). Only the first
+    /// connection counts.
+    pub fn connect(&self, line: IrqLine) {
+        let _ = self.0.line.set(line);
+    }
+
     fn request(&self) {
         self.0.requests.fetch_add(1, Ordering::Relaxed);
         self.0.pending.store(true, Ordering::Release);
+        if let Some(line) = self.0.line.get() {
+            line.pulse();
+        }
     }
 }
 

@@ -33,8 +33,19 @@ pub struct MachineConfig {
     pub timeout: Option<Duration>,
     /// Log every HLT and unhandled exit to stderr.
     pub debug: bool,
-    /// Consecutive HLTs at one RIP that count as idle.
+    /// Consecutive HLTs at one RIP that count as idle (a heuristic applied
+    /// only while nothing interactive is attached, unless `idle_hlts_explicit`).
     pub idle_hlts: u32,
+    /// The user gave `idle_hlts`: apply the heuristic even with stdin, a
+    /// display or a network attached.
+    pub idle_hlts_explicit: bool,
+    /// Never end the run at "idle" or at a halt that cannot wake (a display
+    /// is attached: the user is still looking at the last screen).
+    pub keep_alive: bool,
+    /// Put the PCI test device on bus 0 (for tests of the PCI plumbing).
+    pub pci_testdev: bool,
+    /// Read the host's stdin into COM1's receive FIFO (`--serial stdio`).
+    pub stdin: Option<crate::io::StdinOptions>,
     /// Pre-map the kernel heap at `PML4[384]` (the original layout).
     pub map_heap: bool,
     /// Bytes of serial and PRINT output kept for the report.
@@ -54,6 +65,10 @@ impl Default for MachineConfig {
             timeout: None,
             debug: false,
             idle_hlts: 100,
+            idle_hlts_explicit: false,
+            keep_alive: false,
+            pci_testdev: false,
+            stdin: None,
             map_heap: false,
             capture_limit: 64 * 1024,
             timing: false,

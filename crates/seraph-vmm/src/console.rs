@@ -6,19 +6,26 @@ use std::io::Write;
 use seraph_serial::CaptureRing;
 
 /// The PRINT hypercall's output.
-#[derive(Debug)]
 pub struct Console {
-    to_stdout: bool,
+    out: Option<Box<dyn Write + Send>>,
     capture: CaptureRing,
     bytes: u64,
     write_errors: u64,
 }
 
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Console {
-    /// A console that echoes to stdout if `to_stdout`, keeping the last `capture` bytes.
-    pub fn new(to_stdout: bool, capture: usize) -> Self {
+    /// A console that echoes to `out` (if any), keeping the last `capture` bytes.
+    pub fn new(out: Option<Box<dyn Write + Send>>, capture: usize) -> Self {
         Self {
-            to_stdout,
+            out,
             capture: CaptureRing::new(capture),
             bytes: 0,
             write_errors: 0,
@@ -29,9 +36,8 @@ impl Console {
     pub fn write(&mut self, bytes: &[u8]) {
         self.capture.push(bytes);
         self.bytes = self.bytes.saturating_add(bytes.len() as u64);
-        if self.to_stdout {
-            let mut out = std::io::stdout().lock();
-            // A closed or full stdout must not stop the guest: count and go on.
+        if let Some(out) = self.out.as_mut() {
+            // A closed or full sink must not stop the guest: count and go on.
             if out.write_all(bytes).and_then(|()| out.flush()).is_err() {
                 self.write_errors += 1;
             }
@@ -41,6 +47,11 @@ impl Console {
     /// The most recent output, oldest first.
     pub fn captured(&self) -> Vec<u8> {
         self.capture.to_vec()
+    }
+
+    /// Writes that failed.
+    pub fn write_errors(&self) -> u64 {
+        self.write_errors
     }
 
     /// All bytes ever printed, kept or not.
@@ -55,7 +66,7 @@ mod tests {
 
     #[test]
     fn console_keeps_a_bounded_capture() {
-        let mut c = Console::new(false, 8);
+        let mut c = Console::new(None, 8);
         c.write(b"hello\n");
         c.write(b"world\n");
         assert_eq!(c.captured(), b"o\nworld\n");

@@ -23,6 +23,18 @@ pub enum VmmError {
     /// An output (serial log file) cannot be created.
     #[error("{0}")]
     Output(String),
+    /// An output file cannot be opened.
+    #[error("cannot open {path}: {source}")]
+    OpenOutput {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A thread Seraph-V needs could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// The hypervisor failed or is unavailable.
     #[error("{0}")]
     Hypervisor(#[from] seraph_hypervisor::HypervisorError),
@@ -38,7 +50,8 @@ impl VmmError {
             VmmError::Kernel(_) => exit_code::BAD_KERNEL,
             VmmError::Plan(_) | VmmError::Memory(_) | VmmError::Framebuffer(_) => exit_code::CONFIG,
             VmmError::Config(_) => exit_code::CONFIG,
-            VmmError::Output(_) => exit_code::CANT_CREATE,
+            VmmError::Output(_) | VmmError::OpenOutput { .. } => exit_code::CANT_CREATE,
+            VmmError::Thread(_) => exit_code::OS_ERROR,
             VmmError::Hypervisor(seraph_hypervisor::HypervisorError::Unavailable(_)) => {
                 exit_code::HYPERVISOR_UNAVAILABLE
             }

@@ -13,20 +13,29 @@
 //! println!("{} (exit code {})", report.outcome, report.exit_code());
 //! ```
 
+mod builder;
 pub mod config;
 pub mod console;
+pub mod control;
 pub mod cpuid;
 pub mod deadline;
 pub mod devices;
+pub mod entry;
 pub mod error;
+pub mod guest_view;
 pub mod hypercall;
+pub mod interrupts;
+pub mod io;
 pub mod machine;
 pub mod report;
 pub mod residency;
 pub mod stats;
+mod stop;
 mod tally;
+mod vcpu_loop;
 
 pub use config::{MachineConfig, SerialSink};
+pub use control::{VcpuControl, VcpuEvent};
 pub use error::VmmError;
 pub use machine::{Machine, RunReport, StopHandle, StopReason};
 pub use report::{IdleKind, RunOutcome, exit_code};

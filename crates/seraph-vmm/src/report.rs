@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use seraph_hypervisor::{InstructionBytes, Regs, SpecialRegs};
+use seraph_hypervisor::{InstructionBytes, Regs, SpecialRegs, VcpuEvents};
 
 /// Process exit codes for the ways a run can end (see docs/exit-codes.md).
 ///
@@ -37,8 +37,12 @@ pub mod exit_code {
     pub const HYPERVISOR_FAILURE: i32 = 83;
     /// `--timeout` expired.
     pub const TIMEOUT: i32 = 124;
-    /// Stopped by Ctrl-C (128 + SIGINT).
+    /// Stopped by Ctrl-C (128 + SIGINT), or Ctrl-A x on the serial console.
     pub const INTERRUPTED: i32 = 130;
+    /// A thread Seraph-V needs could not be created (sysexits EX_OSERR).
+    pub const OS_ERROR: i32 = 71;
+    /// Stopped by a termination signal: 128 + the signal (SIGHUP 129, SIGTERM 143).
+    pub const SIGNAL_BASE: i32 = 128;
 }
 
 /// Why the guest was judged idle.
@@ -57,6 +61,8 @@ pub struct CpuSnapshot {
     pub regs: Regs,
     /// Control and segment registers.
     pub sregs: SpecialRegs,
+    /// The exception/interrupt state, where the backend could read it.
+    pub events: Option<VcpuEvents>,
 }
 
 /// How a run ended.
@@ -107,6 +113,11 @@ pub enum RunOutcome {
     },
     /// Stopped from outside (Ctrl-C).
     Interrupted,
+    /// Stopped by a termination signal (SIGTERM, SIGHUP).
+    Signalled {
+        /// The signal number.
+        signal: i32,
+    },
 }
 
 impl RunOutcome {
@@ -121,6 +132,7 @@ impl RunOutcome {
             RunOutcome::HypervisorFailure { .. } => exit_code::HYPERVISOR_FAILURE,
             RunOutcome::Timeout { .. } => exit_code::TIMEOUT,
             RunOutcome::Interrupted => exit_code::INTERRUPTED,
+            RunOutcome::Signalled { signal } => exit_code::SIGNAL_BASE + (signal & 0x7f),
         }
     }
 }
@@ -198,6 +210,14 @@ impl fmt::Display for RunOutcome {
                 hex_or_unknown(*rip)
             ),
             RunOutcome::Interrupted => write!(f, "interrupted (Ctrl-C)"),
+            RunOutcome::Signalled { signal } => {
+                let name = match signal {
+                    1 => "SIGHUP",
+                    15 => "SIGTERM",
+                    _ => "a signal",
+                };
+                write!(f, "stopped by {name} ({signal})")
+            }
         }
     }
 }

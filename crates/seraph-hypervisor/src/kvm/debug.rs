@@ -2,14 +2,14 @@
 //! (KVM_GET_VCPU_EVENTS) and address translation (KVM_TRANSLATE).
 
 use kvm_bindings::{
-    KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP,
-    KVM_GUESTDBG_USE_SW_BP, kvm_guest_debug,
+    KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_USE_SW_BP,
+    kvm_guest_debug,
 };
 use kvm_ioctls::VcpuFd;
 
 use super::call_err;
-use crate::debug::{self, GuestDebug, PendingException, VcpuEvents};
 use crate::Result;
+use crate::debug::{self, GuestDebug, PendingException, VcpuEvents};
 
 /// Builds the KVM guest-debug request for `cfg`.
 pub(super) fn guest_debug_struct(cfg: &GuestDebug) -> kvm_guest_debug {
@@ -47,13 +47,12 @@ pub(super) fn events(fd: &VcpuFd) -> Result<VcpuEvents> {
     let e = fd
         .get_vcpu_events()
         .map_err(call_err("KVM_GET_VCPU_EVENTS"))?;
-    let exception = (e.exception.injected != 0 || e.exception.pending != 0).then_some(
-        PendingException {
+    let exception =
+        (e.exception.injected != 0 || e.exception.pending != 0).then_some(PendingException {
             vector: e.exception.nr,
             error_code: (e.exception.has_error_code != 0).then_some(e.exception.error_code),
             injected: e.exception.injected != 0,
-        },
-    );
+        });
     Ok(VcpuEvents {
         exception,
         interrupt: (e.interrupt.injected != 0).then_some(e.interrupt.nr),
@@ -64,9 +63,7 @@ pub(super) fn events(fd: &VcpuFd) -> Result<VcpuEvents> {
 
 /// Translates a guest-virtual address with KVM_TRANSLATE.
 pub(super) fn translate(fd: &VcpuFd, addr: u64) -> Result<Option<u64>> {
-    let t = fd
-        .translate_gva(addr)
-        .map_err(call_err("KVM_TRANSLATE"))?;
+    let t = fd.translate_gva(addr).map_err(call_err("KVM_TRANSLATE"))?;
     Ok((t.valid != 0).then_some(t.physical_address))
 }
 

@@ -234,6 +234,7 @@ impl crate::Vm for KvmVm {
             hypercall_port: self.hypercall_port,
             kick,
             hypercall_regs: None,
+            eagain_streak: 0,
         })
     }
 }
@@ -246,7 +247,15 @@ pub struct KvmVcpu {
     kick: Arc<KvmKick>,
     /// Registers read for the hypercall being answered, written back with RAX set.
     hypercall_regs: Option<kvm_bindings::kvm_regs>,
+    /// Consecutive KVM_RUN calls that failed with EAGAIN.
+    eagain_streak: u32,
 }
+
+/// KVM_RUN failing with EAGAIN this many times in a row (about a second,
+/// with the pause between tries) is a failure, not a reason to spin: it
+/// happens when the host cannot give the vCPU what it needs (a thread
+/// limit, say) and would otherwise loop forever at 100 % CPU.
+const EAGAIN_LIMIT: u32 = 1000;
 
 impl Drop for KvmVcpu {
     fn drop(&mut self) {
@@ -313,6 +322,9 @@ impl KvmVcpu {
                 value: msr.data,
             }),
             VcpuExit::Hlt => Located::Ready(VmExit::Halt),
+            // The guest lowered CR8 below the TPR threshold (Intel, userspace
+            // LAPIC): nothing to do but let the VMM look at CR8 again.
+            VcpuExit::SetTpr => Located::Ready(VmExit::Interrupted),
             VcpuExit::IrqWindowOpen => Located::Ready(VmExit::InterruptWindow),
             VcpuExit::Intr => Located::Ready(VmExit::Interrupted),
             VcpuExit::Shutdown => Located::Ready(VmExit::Shutdown(ShutdownReason::TripleFault)),
@@ -426,12 +438,24 @@ impl crate::Vcpu for KvmVcpu {
         self.kick.note_running_thread();
         let located = match self.fd.run() {
             Ok(exit) => Self::locate(exit, self.hypercall_port),
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+            Err(e) if e.errno() == libc::EINTR => {
+                self.eagain_streak = 0;
                 self.fd.set_kvm_immediate_exit(0);
+                return Ok(VmExit::Interrupted);
+            }
+            Err(e) if e.errno() == libc::EAGAIN => {
+                self.fd.set_kvm_immediate_exit(0);
+                self.eagain_streak += 1;
+                if self.eagain_streak >= EAGAIN_LIMIT {
+                    self.eagain_streak = 0;
+                    return Err(call_err("KVM_RUN")(e));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
                 return Ok(VmExit::Interrupted);
             }
             Err(e) => return Err(call_err("KVM_RUN")(e)),
         };
+        self.eagain_streak = 0;
         Ok(match located {
             Located::Ready(exit) => exit,
             Located::Doorbell => {
@@ -519,6 +543,17 @@ impl crate::Vcpu for KvmVcpu {
 
     fn kicker(&self) -> Arc<dyn VcpuKick> {
         self.kick.clone()
+    }
+
+    fn cr8(&mut self) -> Result<u8> {
+        Ok((self.fd.get_kvm_run().cr8 & 0xf) as u8)
+    }
+
+    fn set_cr8(&mut self, cr8: u8) -> Result<()> {
+        // KVM loads kvm_run->cr8 into the guest's CR8 at the next entry
+        // (without an in-kernel LAPIC), as QEMU's pre-run hook uses it.
+        self.fd.get_kvm_run().cr8 = u64::from(cr8 & 0xf);
+        Ok(())
     }
 
     fn set_guest_debug(&mut self, debug: &GuestDebug) -> Result<()> {

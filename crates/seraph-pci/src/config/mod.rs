@@ -200,10 +200,8 @@ impl ConfigSpace {
         s.bytes[usize::from(reg::CLASS_CODE) + 2] = ids.class;
         s.put16(reg::SUBSYSTEM_VENDOR_ID, ids.subsystem_vendor);
         s.put16(reg::SUBSYSTEM_ID, ids.subsystem);
-        let cmd_mask = command::IO_SPACE
-            | command::MEMORY_SPACE
-            | command::BUS_MASTER
-            | command::INTX_DISABLE;
+        let cmd_mask =
+            command::IO_SPACE | command::MEMORY_SPACE | command::BUS_MASTER | command::INTX_DISABLE;
         s.writable[usize::from(reg::COMMAND)] = cmd_mask as u8;
         s.writable[usize::from(reg::COMMAND) + 1] = (cmd_mask >> 8) as u8;
         s.writable[usize::from(reg::INTERRUPT_LINE)] = 0xff;
@@ -430,10 +428,7 @@ impl ConfigSpace {
     /// Records whether the function's INTx is asserted (status bit 3).
     pub fn set_interrupt_status(&mut self, asserted: bool) {
         let s = self.get16(reg::STATUS) & !STATUS_INTERRUPT;
-        self.put16(
-            reg::STATUS,
-            s | if asserted { STATUS_INTERRUPT } else { 0 },
-        );
+        self.put16(reg::STATUS, s | if asserted { STATUS_INTERRUPT } else { 0 });
     }
 
     /// The interrupt line register (what software wrote there).

@@ -73,7 +73,10 @@ fn bad_bar_sizes_are_refused() {
         c.add_bar(0, BarSpec::memory32(8)),
         Err(ConfigError::BadBarSize(8))
     );
-    assert_eq!(c.add_bar(6, BarSpec::io(4)), Err(ConfigError::BadBarIndex(6)));
+    assert_eq!(
+        c.add_bar(6, BarSpec::io(4)),
+        Err(ConfigError::BadBarIndex(6))
+    );
 }
 
 #[test]
@@ -98,7 +101,9 @@ fn command_register_gates_windows() {
 fn capabilities_chain_from_the_pointer() {
     let mut c = space();
     let a = c.add_capability(0x05, &[0; 12], &[0x01]).unwrap();
-    let b = c.add_capability(0x11, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], &[]).unwrap();
+    let b = c
+        .add_capability(0x11, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], &[])
+        .unwrap();
     assert_eq!(a, 0x40);
     assert_eq!(b, 0x50);
     assert_eq!(c.read_value(reg::CAPABILITIES, 1), 0x40);

@@ -1,0 +1,193 @@
+//! Building a machine: check the kernel, plan and write guest memory,
+//! create the VM and vCPU, build the devices and the I/O thread.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, Mutex};
+
+use seraph_boot::{BootConfig, BootPlan, FramebufferConfig, KernelImage};
+use seraph_clock::{HostClock, OracleClock};
+use seraph_framebuffer::{Geometry, PixelFormat};
+use seraph_hypervisor::{Hypervisor, MemoryRegion, Vcpu, Vm, VmConfig};
+use seraph_memory::layout;
+use seraph_pci::testdev::TestDevice;
+use seraph_serial::{Serial, SerialOutput};
+use vm_memory::{Address, GuestMemoryBackend, GuestMemoryRegion};
+
+use crate::config::{MachineConfig, SerialSink};
+use crate::console::Console;
+use crate::cpuid::guest_cpuid;
+use crate::devices::{Devices, IRQ_PCI};
+use crate::entry::long_mode_entry;
+use crate::error::VmmError;
+use crate::hypercall::HYPERCALL_PORT;
+use crate::io::{InputEvent, OutputQueue, SinkId, spawn_serial_input};
+use crate::machine::Machine;
+use crate::stop::{StopHandle, StopReason};
+
+/// The sinks output goes to, and which is which.
+struct Sinks {
+    queue: Option<OutputQueue>,
+    stdout: Option<SinkId>,
+    serial_file: Option<SinkId>,
+}
+
+/// Opens the serial log without blocking on a FIFO that has no reader.
+fn open_serial_file(path: &std::path::Path) -> Result<File, VmmError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| VmmError::OpenOutput {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn start_sinks(config: &MachineConfig) -> Result<Sinks, VmmError> {
+    let mut outs: Vec<Box<dyn Write + Send>> = Vec::new();
+    let mut stdout = None;
+    let mut serial_file = None;
+    if config.print_to_stdout || config.serial == SerialSink::Stdout {
+        stdout = Some(SinkId(outs.len()));
+        outs.push(Box::new(std::io::stdout()));
+    }
+    if let SerialSink::File(path) = &config.serial {
+        serial_file = Some(SinkId(outs.len()));
+        outs.push(Box::new(open_serial_file(path)?));
+    }
+    let queue = if outs.is_empty() {
+        None
+    } else {
+        Some(OutputQueue::start(outs).map_err(VmmError::Thread)?)
+    };
+    Ok(Sinks {
+        queue,
+        stdout,
+        serial_file,
+    })
+}
+
+impl<H: Hypervisor> Machine<H> {
+    /// Builds the machine: checks the kernel, lays out memory, loads the
+    /// kernel, writes the boot structures and sets the vCPU's entry state.
+    pub fn new(hypervisor: &H, config: MachineConfig, kernel: &[u8]) -> Result<Self, VmmError> {
+        config.validate()?;
+        let image = KernelImage::parse(kernel, config.memory_size)?;
+        let geometry = Geometry::packed(
+            config.framebuffer_width,
+            config.framebuffer_height,
+            PixelFormat::Bgra8,
+            layout::FRAMEBUFFER_WINDOW,
+        )?;
+        let boot_config = BootConfig {
+            ram_size: config.memory_size,
+            framebuffer: FramebufferConfig {
+                width: geometry.width(),
+                height: geometry.height(),
+                stride: geometry.stride(),
+                format: geometry.format().spec_value(),
+            },
+            map_heap: config.map_heap,
+        };
+        let plan = BootPlan::new(&image, &boot_config)?;
+        let mem = seraph_memory::create_guest_memory(config.memory_size)?;
+        let entry = plan.write(&mem, &image, kernel)?;
+
+        let mut vm = hypervisor.create_vm(&VmConfig {
+            hypercall_port: Some(HYPERCALL_PORT),
+            vmm_msrs: Devices::MSRS.to_vec(),
+        })?;
+        for (slot, region) in mem.iter().enumerate() {
+            let region = MemoryRegion {
+                slot: u32::try_from(slot)
+                    .map_err(|_| VmmError::Internal("too many memory regions".into()))?,
+                guest_addr: region.start_addr().raw_value(),
+                size: region.len(),
+                host_addr: region.as_ptr(),
+            };
+            // SAFETY: the region belongs to `mem`, which the machine owns and
+            // drops only after the VM (field order), and vm-memory never
+            // remaps a region while it is alive.
+            unsafe { vm.map_memory(region)? };
+        }
+        let mut vcpu = vm.create_vcpu(0)?;
+        let cpuid = guest_cpuid(
+            &hypervisor.supported_cpuid()?,
+            hypervisor.hypercall_instruction_exits(),
+        );
+        vcpu.set_cpuid(&cpuid)?;
+
+        let sinks = start_sinks(&config)?;
+        let serial = match (&config.serial, &sinks.queue) {
+            (SerialSink::Stdout, Some(q)) => Serial::with_writer(
+                Box::new(q.writer(sinks.stdout.unwrap_or(SinkId(0)))),
+                config.capture_limit,
+            ),
+            (SerialSink::File(_), Some(q)) => Serial::with_writer(
+                Box::new(q.writer(sinks.serial_file.unwrap_or(SinkId(0)))),
+                config.capture_limit,
+            ),
+            _ => Serial::with_capture_limit(SerialOutput::Capture, config.capture_limit)
+                .map_err(|e| VmmError::Output(e.to_string()))?,
+        };
+        let console_out: Option<Box<dyn Write + Send>> = match (&sinks.queue, sinks.stdout) {
+            (Some(q), Some(id)) if config.print_to_stdout => Some(Box::new(q.writer(id))),
+            _ => None,
+        };
+        let clock = HostClock::new();
+        let mut devices = Devices::new(serial, clock, config.memory_size, config.debug)?;
+        if config.pci_testdev {
+            let dev = Arc::new(Mutex::new(TestDevice::new(devices.line(IRQ_PCI))));
+            devices.add_pci("pci-testdev", dev)?;
+        }
+        devices.assign_pci()?;
+
+        let (regs, sregs) = long_mode_entry(&entry, &vcpu.special_regs()?, devices.apic_base());
+        vcpu.set_special_regs(&sregs)?;
+        vcpu.set_regs(&regs)?;
+
+        let stop = StopHandle::new(vcpu.kicker(), devices.wake.clone());
+        let input = match config.stdin {
+            Some(options) => {
+                let theirs = stop.clone();
+                let wake = devices.wake.clone();
+                let on_event = Arc::new(move |event: InputEvent| match event {
+                    InputEvent::Quit => theirs.stop(StopReason::Interrupted),
+                    InputEvent::Closed => wake.wake(),
+                });
+                let handle = spawn_serial_input(
+                    Box::new(std::io::stdin()),
+                    devices.serial.clone(),
+                    options,
+                    on_event,
+                )
+                .map_err(VmmError::Thread)?;
+                devices.add_serial_input(handle.clone());
+                Some(handle)
+            }
+            None => None,
+        };
+        Ok(Self {
+            vcpu,
+            vm,
+            mem,
+            console: Console::new(console_out, config.capture_limit),
+            output: sinks.queue,
+            input,
+            config,
+            plan,
+            geometry,
+            devices,
+            oracle: OracleClock::new(),
+            clock,
+            stop,
+            control: None,
+            scratch: Vec::new(),
+            last_vector: None,
+        })
+    }
+}

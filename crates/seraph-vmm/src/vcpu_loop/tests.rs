@@ -1,0 +1,1 @@
+//! Tests of the vCPU loop against a scripted fake vCPU (written below).
