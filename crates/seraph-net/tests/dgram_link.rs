@@ -1,5 +1,7 @@
 //! Two cards linked by the UDP datagram backend on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::UdpSocket;
