@@ -1,4 +1,4 @@
-//! ESR_EL2: EC [31:26], IL [25], ISS [24:0] (bits 63:32 are ISS2 and RES0
+//! ESR_EL2: EC \[31:26\], IL \[25\], ISS \[24:0\] (bits 63:32 are ISS2 and RES0
 //! for the classes here). [`Syndrome::decode`] gives the exception class
 //! and a typed ISS; [`Syndrome::encode`] builds the ESR back.
 
@@ -60,12 +60,12 @@ pub enum Syndrome {
     Wfx(WfxIss),
     /// EC 0x16: HVC, with its immediate.
     Hvc {
-        /// ISS[15:0], the `imm16` of `hvc #imm`.
+        /// ISS\[15:0\], the `imm16` of `hvc #imm`.
         imm16: u16,
     },
     /// EC 0x17: SMC, with its immediate.
     Smc {
-        /// ISS[15:0], the `imm16` of `smc #imm`.
+        /// ISS\[15:0\], the `imm16` of `smc #imm`.
         imm16: u16,
     },
     /// EC 0x18: trapped MSR, MRS or system instruction.
@@ -84,7 +84,7 @@ pub enum Syndrome {
         /// The ISS.
         iss: DataAbortIss,
     },
-    /// EC 0x30 / 0x31: hardware breakpoint (ISS[5:0] = 0x22).
+    /// EC 0x30 / 0x31: hardware breakpoint (ISS\[5:0\] = 0x22).
     Breakpoint {
         /// EC 0x31: from the same EL.
         same_el: bool,
@@ -105,14 +105,14 @@ pub enum Syndrome {
     },
     /// EC 0x3C: BRK, with its comment.
     Brk {
-        /// ISS[15:0], the `imm16` of `brk #imm`.
+        /// ISS\[15:0\], the `imm16` of `brk #imm`.
         comment: u16,
     },
     /// Any other class, its ISS raw.
     Other {
         /// The exception class.
         ec: u8,
-        /// ISS[24:0].
+        /// ISS\[24:0\].
         iss: u32,
     },
 }
@@ -220,7 +220,7 @@ impl Syndrome {
         }
     }
 
-    /// ISS[24:0].
+    /// ISS\[24:0\].
     pub fn iss(&self) -> u32 {
         match self {
             Syndrome::Unknown => 0,

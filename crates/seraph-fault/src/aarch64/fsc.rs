@@ -1,5 +1,5 @@
 //! The 6-bit fault status code of data and instruction aborts (DFSC /
-//! IFSC, ESR_ELx.ISS[5:0]; Arm ARM D24.2.40, "ISS encoding for an
+//! IFSC, ESR_ELx.ISS\[5:0\]; Arm ARM D24.2.40, "ISS encoding for an
 //! exception from a Data Abort").
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Typed ISS (instruction-specific syndrome, ESR_ELx[24:0]) for the
+//! Typed ISS (instruction-specific syndrome, ESR_ELx\[24:0\]) for the
 //! exception classes a hypervisor sees from a guest. Field positions are
 //! the Arm ARM's (D24.2.40 ESR_EL2). Every type has `decode(iss)` and
 //! `encode()`, with `decode(encode(x)) == x` for every field value in range.
@@ -20,33 +20,33 @@ fn put(value: u32, lo: u32, width: u32) -> u32 {
 /// Data abort ISS (EC 0x24 / 0x25).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataAbortIss {
-    /// [24] ISV: bits 23:14 (SAS..AR) hold a valid instruction syndrome.
+    /// \[24\] ISV: bits 23:14 (SAS..AR) hold a valid instruction syndrome.
     pub isv: bool,
-    /// [23:22] SAS: access size, 1 << SAS bytes.
+    /// \[23:22\] SAS: access size, 1 << SAS bytes.
     pub sas: u8,
-    /// [21] SSE: the load sign-extends.
+    /// \[21\] SSE: the load sign-extends.
     pub sse: bool,
-    /// [20:16] SRT: the transfer register, x0-x30 (31 = xzr).
+    /// \[20:16\] SRT: the transfer register, x0-x30 (31 = xzr).
     pub srt: u8,
-    /// [15] SF: the register is 64-bit (else 32-bit, a W register).
+    /// \[15\] SF: the register is 64-bit (else 32-bit, a W register).
     pub sf: bool,
-    /// [14] AR: acquire/release semantics.
+    /// \[14\] AR: acquire/release semantics.
     pub ar: bool,
-    /// [13] VNCR: the fault came from a VNCR_EL2 access (FEAT_NV2).
+    /// \[13\] VNCR: the fault came from a VNCR_EL2 access (FEAT_NV2).
     pub vncr: bool,
-    /// [12:11] SET / LST: synchronous error type, or load/store type.
+    /// \[12:11\] SET / LST: synchronous error type, or load/store type.
     pub set: u8,
-    /// [10] FnV: FAR is not valid.
+    /// \[10\] FnV: FAR is not valid.
     pub fnv: bool,
-    /// [9] EA: external abort type (implementation defined).
+    /// \[9\] EA: external abort type (implementation defined).
     pub ea: bool,
-    /// [8] CM: a cache maintenance or address translation instruction.
+    /// \[8\] CM: a cache maintenance or address translation instruction.
     pub cm: bool,
-    /// [7] S1PTW: a stage-2 fault on a stage-1 table walk.
+    /// \[7\] S1PTW: a stage-2 fault on a stage-1 table walk.
     pub s1ptw: bool,
-    /// [6] WnR: the access was a write.
+    /// \[6\] WnR: the access was a write.
     pub wnr: bool,
-    /// [5:0] DFSC.
+    /// \[5:0\] DFSC.
     pub dfsc: FaultStatus,
 }
 
@@ -98,15 +98,15 @@ impl DataAbortIss {
 /// Instruction abort ISS (EC 0x20 / 0x21).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstructionAbortIss {
-    /// [12:11] SET: synchronous error type.
+    /// \[12:11\] SET: synchronous error type.
     pub set: u8,
-    /// [10] FnV: FAR is not valid.
+    /// \[10\] FnV: FAR is not valid.
     pub fnv: bool,
-    /// [9] EA: external abort type.
+    /// \[9\] EA: external abort type.
     pub ea: bool,
-    /// [7] S1PTW: a stage-2 fault on a stage-1 table walk.
+    /// \[7\] S1PTW: a stage-2 fault on a stage-1 table walk.
     pub s1ptw: bool,
-    /// [5:0] IFSC.
+    /// \[5:0\] IFSC.
     pub ifsc: FaultStatus,
 }
 
@@ -132,7 +132,7 @@ impl InstructionAbortIss {
     }
 }
 
-/// Which wait instruction trapped (WFx ISS TI, [1:0]).
+/// Which wait instruction trapped (WFx ISS TI, \[1:0\]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WfxKind {
     /// 0b00 WFI.
@@ -148,15 +148,15 @@ pub enum WfxKind {
 /// Trapped WFI/WFE ISS (EC 0x01).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WfxIss {
-    /// [24] CV: `cond` is valid (AArch32 only).
+    /// \[24\] CV: `cond` is valid (AArch32 only).
     pub cv: bool,
-    /// [23:20] COND (AArch32 only).
+    /// \[23:20\] COND (AArch32 only).
     pub cond: u8,
-    /// [9:5] RN: the timeout register of WFIT/WFET.
+    /// \[9:5\] RN: the timeout register of WFIT/WFET.
     pub rn: u8,
-    /// [2] RV: `rn` is valid.
+    /// \[2\] RV: `rn` is valid.
     pub rv: bool,
-    /// [1:0] TI.
+    /// \[1:0\] TI.
     pub ti: WfxKind,
 }
 
@@ -196,19 +196,19 @@ impl WfxIss {
 /// Trapped MSR, MRS or system instruction ISS (EC 0x18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SysRegIss {
-    /// [21:20] Op0.
+    /// \[21:20\] Op0.
     pub op0: u8,
-    /// [19:17] Op2.
+    /// \[19:17\] Op2.
     pub op2: u8,
-    /// [16:14] Op1.
+    /// \[16:14\] Op1.
     pub op1: u8,
-    /// [13:10] CRn.
+    /// \[13:10\] CRn.
     pub crn: u8,
-    /// [9:5] Rt.
+    /// \[9:5\] Rt.
     pub rt: u8,
-    /// [4:1] CRm.
+    /// \[4:1\] CRm.
     pub crm: u8,
-    /// [0] Direction: true for a read (MRS, SYSL), false for a write (MSR, SYS).
+    /// \[0\] Direction: true for a read (MRS, SYSL), false for a write (MSR, SYS).
     pub read: bool,
 }
 
@@ -246,11 +246,11 @@ impl SysRegIss {
 /// Software step ISS (EC 0x32 / 0x33).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SoftwareStepIss {
-    /// [24] ISV: `ex` is valid.
+    /// \[24\] ISV: `ex` is valid.
     pub isv: bool,
-    /// [6] EX: the stepped instruction was a load-exclusive.
+    /// \[6\] EX: the stepped instruction was a load-exclusive.
     pub ex: bool,
-    /// [5:0] IFSC (0x22, debug).
+    /// \[5:0\] IFSC (0x22, debug).
     pub ifsc: FaultStatus,
 }
 
@@ -275,17 +275,17 @@ impl SoftwareStepIss {
 /// Watchpoint ISS (EC 0x34 / 0x35).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchpointIss {
-    /// [23:18] WPT: the watchpoint number, when `wptv` (FEAT_Debugv8p9).
+    /// \[23:18\] WPT: the watchpoint number, when `wptv` (FEAT_Debugv8p9).
     pub wpt: u8,
-    /// [17] WPTV: `wpt` is valid.
+    /// \[17\] WPTV: `wpt` is valid.
     pub wptv: bool,
-    /// [10] FnV: FAR is not valid.
+    /// \[10\] FnV: FAR is not valid.
     pub fnv: bool,
-    /// [8] CM: a cache maintenance instruction.
+    /// \[8\] CM: a cache maintenance instruction.
     pub cm: bool,
-    /// [6] WnR: a write.
+    /// \[6\] WnR: a write.
     pub wnr: bool,
-    /// [5:0] DFSC (0x22, debug).
+    /// \[5:0\] DFSC (0x22, debug).
     pub dfsc: FaultStatus,
 }
 

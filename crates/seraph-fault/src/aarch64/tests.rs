@@ -22,8 +22,8 @@ fn not_ram(_: u64) -> bool {
     false
 }
 
-/// `str w1, [x0]` to an unbacked IPA: EC 0x24 [31:26], IL [25], ISV [24],
-/// SAS 0b10 (word) [23:22], SRT 1 [20:16], SF 0, WnR [6], DFSC 0b000110
+/// `str w1, [x0]` to an unbacked IPA: EC 0x24 \[31:26\], IL \[25\], ISV \[24\],
+/// SAS 0b10 (word) \[23:22\], SRT 1 \[20:16\], SF 0, WnR \[6\], DFSC 0b000110
 /// (translation fault, level 2).
 const STR_W1: u64 = 0x9381_0046;
 

@@ -294,7 +294,7 @@ mod tests {
         }
     }
 
-    /// PML4[0] -> PDPT[0] -> PD[0] -> PT; PT[1] maps 0x1000 -> 0x20_0000.
+    /// PML4\[0\] -> PDPT\[0\] -> PD\[0\] -> PT; PT\[1\] maps 0x1000 -> 0x20_0000.
     fn tables(mem: &GuestMemoryMmap, pt1_flags: u64) {
         put(mem, PML4, PDPT | 0x7);
         put(mem, PDPT, PD | 0x7);
