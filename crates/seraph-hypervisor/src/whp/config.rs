@@ -53,9 +53,21 @@ pub fn msr_exit_bitmap(vmm_msrs: &[u32]) -> u64 {
 /// KVM. See `docs/windows.md`.
 pub const VMCALL_REACHES_VMM: bool = false;
 
+/// IA32_PAT at power-on and reset (Intel SDM vol. 3, 13.12.4): WB, WT,
+/// UC-, UC, repeated. Written at vCPU creation: WHP's initial PAT is not
+/// documented, and KVM starts vCPUs with this value.
+pub const PAT_RESET: u64 = 0x0007_0406_0007_0406;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pat_is_the_architectural_reset_value() {
+        // PA0..PA7 = WB(6) WT(4) UC-(7) UC(0), twice.
+        let types: Vec<u64> = (0..8).map(|i| (PAT_RESET >> (8 * i)) & 0xFF).collect();
+        assert_eq!(types, [6, 4, 7, 0, 6, 4, 7, 0]);
+    }
 
     #[test]
     fn vmm_msrs_set_the_msr_exit_bitmap() {

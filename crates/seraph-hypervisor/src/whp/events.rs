@@ -1,17 +1,22 @@
 //! The events a vCPU owes the guest, written one at a time.
 //!
-//! WHP has one `WHvRegisterPendingInterruption`. An external interrupt the
-//! VMM injects and a #GP from a refused RDMSR/WRMSR used to be written to
-//! it independently, so the later write replaced the earlier event and an
+//! An external interrupt the VMM injects and a #GP from a refused
+//! RDMSR/WRMSR used to be written to the same `WHvRegisterPendingInterruption`
+//! independently, so the later write replaced the earlier event and an
 //! interrupt could be lost. Now both are queued; before each entry at most
 //! one is written: a queued exception first (exceptions are not masked by
-//! RFLAGS.IF), an interrupt only when no exception is queued, the register
-//! is free (nothing still pending from the last entry) and the guest can
-//! take it. An interrupt that cannot go yet waits for an interrupt window.
+//! RFLAGS.IF), an interrupt only when no exception is queued, nothing is
+//! still pending from the last entry, and the guest can take it. An
+//! interrupt that cannot go yet waits for an interrupt window.
+//!
+//! Exceptions go to `WHvRegisterPendingEvent` (an exception event, as
+//! crosvm injects #GP on WHPX), interrupts to
+//! `WHvRegisterPendingInterruption` (type external interrupt, as QEMU and
+//! crosvm inject them).
 
 use std::collections::VecDeque;
 
-use windows_sys::Win32::System::Hypervisor::{WHvX64PendingException, WHvX64PendingInterrupt};
+use windows_sys::Win32::System::Hypervisor::{WHvX64PendingEventException, WHvX64PendingInterrupt};
 
 /// An exception: vector and optional error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,13 +27,15 @@ pub struct QueuedException {
     pub error_code: Option<u32>,
 }
 
-/// What to do with the pending-interruption register before entering.
+/// What to write before entering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Injection {
     /// Nothing queued.
     Nothing,
+    /// Write this `WHvRegisterPendingEvent` value (low 64 bits).
+    Exception(u64),
     /// Write this `WHvRegisterPendingInterruption` value.
-    Write(u64),
+    Interrupt(u64),
     /// An interrupt is queued but cannot be written now: ask for an
     /// interrupt window and try again at the next entry.
     WaitForWindow,
@@ -41,11 +48,15 @@ pub struct EventQueue {
     interrupts: VecDeque<u8>,
 }
 
-/// `WHvRegisterPendingInterruption` for exception `e` (type 3, hardware exception).
+/// The low 64 bits of `WHvRegisterPendingEvent` for exception `e`:
+/// EventPending (bit 0), EventType exception (bits 1-3),
+/// DeliverErrorCode (bit 8), Vector (bits 16-31), ErrorCode (bits 32-63);
+/// the high half (ExceptionParameter) stays 0.
 pub fn exception_bits(e: QueuedException) -> u64 {
-    let mut bits = 1 | ((WHvX64PendingException as u64 & 0x7) << 1) | (u64::from(e.vector) << 16);
+    let mut bits =
+        1 | ((WHvX64PendingEventException as u64 & 0x7) << 1) | (u64::from(e.vector) << 16);
     if let Some(code) = e.error_code {
-        bits |= 1 << 4;
+        bits |= 1 << 8;
         bits |= u64::from(code) << 32;
     }
     bits
@@ -94,22 +105,44 @@ impl EventQueue {
             };
         }
         if let Some(e) = self.exceptions.pop_front() {
-            return Injection::Write(exception_bits(e));
+            return Injection::Exception(exception_bits(e));
         }
         match self.interrupts.front() {
             None => Injection::Nothing,
             Some(&v) if interruptible => {
                 self.interrupts.pop_front();
-                Injection::Write(interrupt_bits(v))
+                Injection::Interrupt(interrupt_bits(v))
             }
             Some(_) => Injection::WaitForWindow,
         }
     }
 }
 
+/// `WHvRegisterInternalActivityState` bit 1 (HaltSuspend): the VP sits in
+/// the HLT state.
+pub const HALT_SUSPEND: u64 = 1 << 1;
+
+/// After an `X64Halt` exit the VP stays halt-suspended, and WHP does not
+/// deliver an injected interrupt to it (OpenVMM and QEMU clear the bit
+/// when they inject). The exit model is KVM's: the next `run` resumes the
+/// guest after the HLT, interrupt or not. This is the activity state to
+/// write for that, or `None` if the VP is not halted.
+pub fn wake_from_halt(activity: u64) -> Option<u64> {
+    (activity & HALT_SUSPEND != 0).then_some(activity & !HALT_SUSPEND)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_halted_vp_is_woken_for_the_next_run_and_only_then() {
+        assert_eq!(wake_from_halt(HALT_SUSPEND), Some(0));
+        // StartupSuspend (bit 0) is not ours to clear.
+        assert_eq!(wake_from_halt(HALT_SUSPEND | 1), Some(1));
+        assert_eq!(wake_from_halt(0), None);
+        assert_eq!(wake_from_halt(1), None);
+    }
 
     const GP: QueuedException = QueuedException {
         vector: 13,
@@ -124,14 +157,14 @@ mod tests {
         q.push_interrupt(0x20);
         assert_eq!(
             q.next_injection(false, true),
-            Injection::Write(1 | (3 << 1) | (1 << 4) | (13 << 16))
+            Injection::Exception(1 | (1 << 8) | (13 << 16))
         );
         // The interrupt was not overwritten: it goes at the next free entry.
         assert_eq!(q.next_interrupt(), Some(0x20));
         assert_eq!(q.next_injection(true, true), Injection::WaitForWindow);
         assert_eq!(
             q.next_injection(false, true),
-            Injection::Write(1 | (0x20 << 16))
+            Injection::Interrupt(1 | (0x20 << 16))
         );
         assert!(q.is_empty());
         assert_eq!(q.next_injection(false, true), Injection::Nothing);
@@ -145,7 +178,7 @@ mod tests {
         assert_eq!(q.next_interrupt(), Some(0x31));
         assert_eq!(
             q.next_injection(false, true),
-            Injection::Write(interrupt_bits(0x31))
+            Injection::Interrupt(interrupt_bits(0x31))
         );
     }
 
@@ -158,7 +191,7 @@ mod tests {
         });
         assert_eq!(
             q.next_injection(false, false),
-            Injection::Write(1 | (3 << 1) | (6 << 16))
+            Injection::Exception(1 | (6 << 16))
         );
     }
 }

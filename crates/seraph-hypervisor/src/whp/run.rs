@@ -2,15 +2,16 @@
 //! event, enter the guest, and turn the exit into a [`VmExit`].
 
 use windows_sys::Win32::System::Hypervisor::{
-    WHV_RUN_VP_EXIT_CONTEXT, WHvRegisterPendingInterruption, WHvRunVpExitReasonCanceled,
-    WHvX64RegisterCr4, WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterDr6,
-    WHvX64RegisterRdx, WHvX64RegisterRflags, WHvX64RegisterXCr0,
+    WHV_RUN_VP_EXIT_CONTEXT, WHvRegisterInternalActivityState, WHvRegisterPendingEvent,
+    WHvRegisterPendingInterruption, WHvRunVpExitReasonCanceled, WHvX64RegisterCr4,
+    WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterDr6, WHvX64RegisterRflags,
+    WHvX64RegisterXCr0,
 };
 
 use super::cpuid::{self, CpuidState};
 use super::debug::{self, DebugOutcome};
 use super::emulator::{EmuStep, Emulation};
-use super::events::Injection;
+use super::events::{self, Injection};
 use super::hresult::check;
 use super::kick::AfterRun;
 use super::pending::Pending;
@@ -41,7 +42,12 @@ impl WhpVcpu {
             .events
             .next_injection(self.state.interruption_pending, interruptible)
         {
-            Injection::Write(bits) => {
+            Injection::Exception(bits) => {
+                writes.push((WHvRegisterPendingEvent, reg64(bits)));
+                self.state.interruption_pending = true;
+                internal_window = !self.events.is_empty();
+            }
+            Injection::Interrupt(bits) => {
                 writes.push((WHvRegisterPendingInterruption, reg64(bits)));
                 self.state.interruption_pending = true;
                 internal_window = !self.events.is_empty();
@@ -56,6 +62,13 @@ impl WhpVcpu {
                 translate::deliverability_notifications(window),
             ));
             self.window_armed = window;
+        }
+        if self.halted {
+            self.halted = false;
+            let [activity] = self.get_registers(&[WHvRegisterInternalActivityState])?;
+            if let Some(awake) = events::wake_from_halt(value64(&activity)) {
+                writes.push((WHvRegisterInternalActivityState, reg64(awake)));
+            }
         }
         if self.debug.single_step || self.tf_owned || self.resume_flag {
             let [rflags] = self.get_registers(&[WHvX64RegisterRflags])?;
@@ -186,6 +199,7 @@ impl WhpVcpu {
                 Some(_) => {}
             }
             let raw = translate::decode_exit(&self.exit.0);
+            self.halted = matches!(raw, RawExit::Halt);
             if matches!(raw, RawExit::InterruptWindow) {
                 // The notification is one-shot: WHP cleared it with this exit.
                 self.window_armed = false;
@@ -229,14 +243,14 @@ impl WhpVcpu {
                 Report::IoIn { port, len }
             }
             ExitPlan::PortHypercall { io, next_rip } => {
-                let [rdx] = self.get_registers(&[WHvX64RegisterRdx])?;
+                let args = self.get_registers(&translate::PORT_HYPERCALL_REGISTERS)?;
                 self.pending = Pending::Hypercall {
                     next_rip,
                     result: None,
                 };
                 Report::Exit(VmExit::Hypercall(translate::hypercall_from_port(
-                    &io,
-                    value64(&rdx),
+                    io.rax,
+                    args.map(|v| value64(&v)),
                 )))
             }
             ExitPlan::Hypercall { call, next_rip } => {

@@ -374,13 +374,22 @@ pub fn hypercall_from_context(h: &WHV_HYPERCALL_CONTEXT) -> Hypercall {
     }
 }
 
+/// The registers read after an `out` to the hypercall port, in the order
+/// [`hypercall_from_port`] takes them. The exit context carries RCX, RSI
+/// and RDI too, but WHP documents them for string I/O only; they are read
+/// with RDX in the one register call the exit needs anyway.
+pub const PORT_HYPERCALL_REGISTERS: [WHV_REGISTER_NAME; 4] = [
+    WHvX64RegisterRdi,
+    WHvX64RegisterRsi,
+    WHvX64RegisterRdx,
+    WHvX64RegisterRcx,
+];
+
 /// The same convention for the port transport (`out` to the hypercall
-/// port): the exit context has RAX, RCX, RSI and RDI; RDX is fetched.
-pub fn hypercall_from_port(io: &PortIo, rdx: u64) -> Hypercall {
-    Hypercall {
-        nr: io.rax,
-        args: [io.rdi, io.rsi, rdx, io.rcx],
-    }
+/// port): RAX (the `out` data) from the exit context, the arguments
+/// RDI, RSI, RDX, RCX read as [`PORT_HYPERCALL_REGISTERS`].
+pub fn hypercall_from_port(rax: u64, args: [u64; 4]) -> Hypercall {
+    Hypercall { nr: rax, args }
 }
 
 /// Length of VMCALL/VMMCALL (0F 01 C1 / 0F 01 D9), used if WHP reports none.

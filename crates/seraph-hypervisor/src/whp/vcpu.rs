@@ -8,10 +8,10 @@ use std::sync::Arc;
 use windows_sys::Win32::System::Hypervisor::{
     WHV_EMULATOR_CALLBACKS, WHV_REGISTER_NAME, WHV_REGISTER_VALUE, WHV_RUN_VP_EXIT_CONTEXT,
     WHV_TRANSLATE_GVA_RESULT, WHvTranslateGvaFlagPrivilegeExempt, WHvTranslateGvaFlagValidateRead,
+    WHvX64RegisterPat,
 };
 
 use super::api::Api;
-use super::debug;
 use super::emulator::{self, Emulation};
 use super::events::EventQueue;
 use super::hresult::check;
@@ -20,6 +20,7 @@ use super::partition::Partition;
 use super::pending::Pending;
 use super::translate::{self, ExecState};
 use super::{Aligned, ExitBuffer, IO_BUFFER_LEN, reg64, value64};
+use super::{config, debug};
 use crate::debug::{GuestDebug, PendingException, VcpuEvents};
 use crate::exit::{Completion, VmExit};
 use crate::x86::{CpuidEntry, Regs, SpecialRegs};
@@ -49,6 +50,8 @@ pub struct WhpVcpu {
     pub(super) tf_owned: bool,
     /// Enter with RFLAGS.RF to step over the execute breakpoint just reported.
     pub(super) resume_flag: bool,
+    /// The last exit was `X64Halt`: wake the VP before the next entry.
+    pub(super) halted: bool,
 }
 
 // SAFETY: the emulator handle is an opaque pointer owned by this vCPU alone
@@ -105,7 +108,7 @@ impl WhpVcpu {
             index,
             state: KickState::default(),
         });
-        Ok(WhpVcpu {
+        let vcpu = WhpVcpu {
             api,
             partition,
             index,
@@ -124,7 +127,10 @@ impl WhpVcpu {
             debug: GuestDebug::default(),
             tf_owned: false,
             resume_flag: false,
-        })
+            halted: false,
+        };
+        vcpu.set_registers(&[(WHvX64RegisterPat, reg64(config::PAT_RESET))])?;
+        Ok(vcpu)
     }
 
     pub(super) fn get_registers<const N: usize>(

@@ -180,12 +180,22 @@ fn an_out_to_the_hypercall_port_is_a_hypercall() {
         panic!("not a port hypercall");
     };
     assert_eq!(next_rip, RIP + 1);
+    assert_eq!(io.rax, 2);
     assert_eq!(
-        hypercall_from_port(&io, 0x33),
+        hypercall_from_port(io.rax, [0x6000, 0x5000, 0x33, 0x44]),
         Hypercall {
             nr: 2,
             args: [0x6000, 0x5000, 0x33, 0x44]
         }
+    );
+    assert_eq!(
+        PORT_HYPERCALL_REGISTERS,
+        [
+            WHvX64RegisterRdi,
+            WHvX64RegisterRsi,
+            WHvX64RegisterRdx,
+            WHvX64RegisterRcx
+        ]
     );
     // An `in` from that port is ordinary port I/O.
     assert!(matches!(
