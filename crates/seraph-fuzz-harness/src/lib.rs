@@ -16,10 +16,12 @@
 //! | `lapic`, `pit`, `pic`, `serial` | each device's register interface, driven by reads, writes and [`seraph_clock::FakeClock`] advances |
 //! | `hypercall` | hypercall dispatch with arbitrary registers against a fake guest |
 //! | `page_walk` | the guest page walker and PRINT over real guest memory with garbage tables |
+//! | `arm64_trap` | the AArch64 ESR_EL2 decoder, trap description, `VmExit` mapping and fault report (seraph-fault) |
 //! | `nvme_command` | NVMe admin and I/O command parsing and execution, registers and doorbells |
 
 #![forbid(unsafe_code)]
 
+pub mod arm64_trap;
 mod bytes;
 pub mod devices;
 pub mod elf_boot;
@@ -27,6 +29,7 @@ pub mod hypercalls;
 pub mod memory_map;
 pub mod nvme;
 
+pub use arm64_trap::arm64_trap;
 pub use devices::{lapic, pic, pit, serial};
 pub use elf_boot::elf_boot;
 pub use hypercalls::{hypercall, page_walk};
@@ -47,6 +50,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("serial", serial),
     ("hypercall", hypercall),
     ("page_walk", page_walk),
+    ("arm64_trap", arm64_trap),
     ("nvme_command", nvme_command),
 ];
 
