@@ -13,9 +13,10 @@ plain `vmcall` never reaches seraph-v: KVM answers it itself (RAX = 1 returns 0,
 other numbers return -1000) and the guest carries on.
 
 Exit codes: the guest's EXIT status; 0 idle; 2 usage; 65 bad kernel; 66 unreadable
-input; 69 no /dev/kvm; 70 internal error; 73 cannot write output; 78 bad
-configuration; 80 HLT with interrupts off; 81 triple fault; 82 emulation failure;
-83 hypervisor failure; 124 timeout; 130 Ctrl-C. See docs/exit-codes.md.";
+input; 69 no /dev/kvm; 70 internal error; 71 cannot create a thread; 73 cannot
+write output; 78 bad configuration; 80 HLT with interrupts off; 81 triple fault;
+82 emulation failure; 83 hypervisor failure; 124 timeout; 129 SIGHUP; 130 Ctrl-C;
+143 SIGTERM. See docs/exit-codes.md.";
 
 /// Boot a Seraph OS (or other small x86_64) kernel on KVM.
 #[derive(Debug, Parser)]
@@ -44,7 +45,7 @@ pub struct Args {
     #[arg(long, value_name = "SINK", default_value = "stdio", value_parser = parse_serial)]
     pub serial: SerialArg,
 
-    /// Stop the guest after this long, e.g. 30s, 500ms, 2m (exit code 124).
+    /// Stop the guest after this long, e.g. 30s, 500ms, 2m (at least 1ms, whole milliseconds; exit code 124).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -134,28 +135,71 @@ pub fn parse_serial(text: &str) -> Result<SerialArg, String> {
     }
 }
 
-/// Parses durations like `30s`, `500ms`, `2m`, `1h`, or plain seconds.
+/// The longest `--timeout`, in seconds.
+const MAX_TIMEOUT_SECS: u64 = 1_000_000_000;
+
+/// Parses durations like `30s`, `500ms`, `2m`, `1h`, `1.5` (seconds), exactly
+/// (no floating point): the timeout has a resolution of one millisecond, so
+/// it must be a whole number of milliseconds, at least 1 ms and at most 1e9 s.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| "expected a duration such as 30s, 500ms or 2m".to_owned())?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" => value / 1e6,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
+    let malformed = || "expected a duration such as 30s, 500ms or 2m".to_owned();
+    if !number.bytes().any(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    let unit_ns: u128 = match unit {
+        "" | "s" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "us" => 1_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
         other => return Err(format!("unknown unit `{other}`: use ms, s, m or h")),
     };
-    if seconds.is_nan() || seconds <= 0.0 || seconds > 1e9 {
-        return Err("the duration must be more than 0 and at most 1e9 seconds".into());
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let fraction = fraction.trim_end_matches('0');
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
+        return Err(malformed());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    let too_long = || format!("the duration must be at most {MAX_TIMEOUT_SECS} seconds");
+    // value = whole + fraction / 10^digits, so
+    // ns = (whole * 10^digits + fraction) * unit_ns / 10^digits.
+    let digits = u32::try_from(fraction.len()).map_err(|_| too_long())?;
+    let scale = 10u128.checked_pow(digits).ok_or_else(too_long)?;
+    let parse = |s: &str| -> Result<u128, String> {
+        if s.is_empty() {
+            Ok(0)
+        } else {
+            s.parse::<u128>().map_err(|_| too_long())
+        }
+    };
+    let scaled = parse(whole)?
+        .checked_mul(scale)
+        .and_then(|w| w.checked_add(parse(fraction).ok()?))
+        .and_then(|v| v.checked_mul(unit_ns))
+        .ok_or_else(too_long)?;
+    let whole_ms = scaled % (scale * 1_000_000) == 0;
+    let ns = scaled / scale;
+    if scaled == 0 {
+        return Err("the duration must be more than 0".into());
+    }
+    if ns < 1_000_000 {
+        return Err("the duration must be at least 1ms".into());
+    }
+    if !whole_ms {
+        return Err(
+            "the timeout has a resolution of 1 ms: give a whole number of milliseconds".into(),
+        );
+    }
+    if ns > u128::from(MAX_TIMEOUT_SECS) * 1_000_000_000 {
+        return Err(too_long());
+    }
+    let ms = u64::try_from(ns / 1_000_000).map_err(|_| too_long())?;
+    Ok(Duration::from_millis(ms))
 }
 
 #[cfg(test)]
@@ -205,5 +249,47 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("1e99").is_err());
+    }
+
+    #[test]
+    fn durations_are_exact_and_at_least_a_millisecond() {
+        // Issue #14 item 14: 1us and 1e-10 s were accepted (reported as 0.000s).
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("0.3"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("0.001"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("1000us"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.50000"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0.5m"), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration("1000000000"),
+            Ok(Duration::from_secs(1_000_000_000))
+        );
+        for bad in ["1us", "0.0000000001", "999us", "0.0005"] {
+            assert!(
+                parse_duration(bad).unwrap_err().contains("at least 1ms"),
+                "{bad}"
+            );
+        }
+        assert!(parse_duration("1.0005").unwrap_err().contains("resolution"));
+        assert!(parse_duration("1500us").unwrap_err().contains("resolution"));
+        for bad in ["0", "0.000", "0ms"] {
+            assert!(
+                parse_duration(bad).unwrap_err().contains("more than 0"),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "1000000001",
+            "99999999999999999999999999999999999999999h",
+            "1.2.3",
+            ".",
+            "",
+            "1..",
+            "x",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_duration(&format!("1.{}1", "0".repeat(60))).is_err());
     }
 }

@@ -1,29 +1,37 @@
 //! `seraph-v`: boot a Seraph OS (or other small x86_64) kernel on KVM.
 //!
 //! A thin front end over `seraph-vmm`: parse arguments, load the kernel,
-//! run the machine, print the report line, save the screenshot, and exit
-//! with the documented code for how the run ended.
+//! check the outputs, run the machine, print the report line, save the
+//! screenshot, and exit with the documented code for how the run ended.
 
 mod args;
-mod interrupt;
+mod kernel;
+mod out;
+mod paths;
+mod signals;
 
-use std::io::Read;
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use seraph_vmm::{Machine, MachineConfig, SerialSink, VmmError, exit_code};
+use seraph_framebuffer::{FRAMEBUFFER_WINDOW, Geometry, PixelFormat};
+use seraph_vmm::{Machine, MachineConfig, RunOutcome, SerialSink, VmmError, exit_code};
 
 use crate::args::{Args, SerialArg};
+use crate::signals::Signals;
+
+/// Exit code: a thread (or another operating-system resource) the CLI
+/// needs could not be created (sysexits' EX_OSERR).
+pub const OS_ERROR: i32 = 71;
 
 /// A failure before or after the run: a one-line message and an exit code.
-struct Failure {
+pub struct Failure {
     message: String,
     code: i32,
 }
 
 impl Failure {
-    fn new(code: i32, message: impl Into<String>) -> Self {
+    /// A failure with `code` and a one-line `message`.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             code,
@@ -41,105 +49,36 @@ fn main() -> ExitCode {
     let code = match run() {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("seraph-v: error: {}", failure.message);
+            out::report(&format!("error: {}", failure.message));
             failure.code
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
 }
 
-fn parse_args() -> Result<Args, Failure> {
-    Args::try_parse().map_err(|e| {
-        use clap::error::ErrorKind;
-        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-            print!("{e}");
-            return Failure::new(0, "");
+/// The arguments, or `Ok(None)` after printing help or the version.
+fn parse_args() -> Result<Option<Args>, Failure> {
+    match Args::try_parse() {
+        Ok(args) => Ok(Some(args)),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                // Best effort, like every report: `--help >/dev/full` is still 0.
+                out::stdout(&e.render().to_string());
+                return Ok(None);
+            }
+            let rendered = e.to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ");
+            Err(Failure::new(
+                exit_code::USAGE,
+                format!("{first} (see seraph-v --help)"),
+            ))
         }
-        let rendered = e.to_string();
-        let first = rendered
-            .lines()
-            .next()
-            .unwrap_or("bad arguments")
-            .trim_start_matches("error: ");
-        Failure::new(exit_code::USAGE, format!("{first} (see seraph-v --help)"))
-    })
-}
-
-fn read_kernel(path: Option<&Path>, memory: u64) -> Result<Vec<u8>, Failure> {
-    let Some(path) = path else {
-        return Ok(seraph_guests::DEMO_KERNEL.to_vec());
-    };
-    let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Failure::new(
-            exit_code::NO_INPUT,
-            format!("cannot read kernel {shown}: {e}"),
-        )
-    })?;
-    if meta.is_dir() {
-        return Err(Failure::new(
-            exit_code::NO_INPUT,
-            format!("kernel {shown} is a directory: give the path of an ELF file"),
-        ));
     }
-    if meta.len() > memory {
-        return Err(Failure::new(
-            exit_code::BAD_KERNEL,
-            format!(
-                "kernel {shown} is {} bytes, more than the guest's {} bytes of RAM: raise --memory",
-                meta.len(),
-                memory
-            ),
-        ));
-    }
-    // Read at most one byte more than RAM: a device or pipe reports length
-    // 0 above, and /dev/zero must not fill the host's memory.
-    let unreadable = |e: std::io::Error| {
-        Failure::new(
-            exit_code::NO_INPUT,
-            format!("cannot read kernel {shown}: {e}"),
-        )
-    };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut bytes = Vec::new();
-    file.take(memory.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > memory {
-        return Err(Failure::new(
-            exit_code::BAD_KERNEL,
-            format!(
-                "kernel {shown} is more than the guest's {memory} bytes of RAM: raise --memory"
-            ),
-        ));
-    }
-    Ok(bytes)
-}
-
-/// Checks, before the guest runs, that the screenshot can be written.
-fn check_screenshot_path(path: &Path) -> Result<(), Failure> {
-    let shown = path.display();
-    if path.is_dir() {
-        return Err(Failure::new(
-            exit_code::CANT_CREATE,
-            format!(
-                "screenshot path {shown} is a directory: give a file name ending in .bmp or .png"
-            ),
-        ));
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let probe = dir.join(format!(".seraph-v-probe-{}", std::process::id()));
-    std::fs::File::create(&probe).map_err(|e| {
-        Failure::new(
-            exit_code::CANT_CREATE,
-            format!("cannot write the screenshot {shown}: {e} (choose another --screenshot or use --no-screenshot)"),
-        )
-    })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
 
 /// The host's hypervisor: KVM on Linux.
@@ -176,33 +115,84 @@ fn config_from(args: &Args) -> MachineConfig {
     }
 }
 
+/// Checks the configuration before anything is read or created: memory
+/// (with a suggestion that is itself valid) and the framebuffer size (with
+/// exact byte counts).
+fn check_config(config: &MachineConfig) -> Result<(), Failure> {
+    const TWO_MIB: u64 = 2 << 20;
+    let memory = config.memory_size;
+    let valid = |size: u64| {
+        MachineConfig {
+            memory_size: size,
+            ..config.clone()
+        }
+        .validate()
+        .is_ok()
+    };
+    if memory % TWO_MIB != 0 {
+        let up = memory.div_ceil(TWO_MIB).saturating_mul(TWO_MIB);
+        let down = memory / TWO_MIB * TWO_MIB;
+        let hint = match [up, down].into_iter().find(|&m| valid(m)) {
+            Some(m) => format!(": use e.g. --memory {}M", m >> 20),
+            None => String::new(),
+        };
+        return Err(Failure::new(
+            exit_code::CONFIG,
+            format!("guest memory: {memory} bytes is not a multiple of 2 MiB{hint} (at most 3G)"),
+        ));
+    }
+    config.validate()?;
+    let (width, height) = (config.framebuffer_width, config.framebuffer_height);
+    Geometry::packed(width, height, PixelFormat::Bgra8, FRAMEBUFFER_WINDOW)
+        .map_err(|e| Failure::from(VmmError::from(e)))?;
+    Ok(())
+}
+
 fn run() -> Result<i32, Failure> {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(f) if f.code == 0 => return Ok(0),
-        Err(f) => return Err(f),
+    let Some(args) = parse_args()? else {
+        return Ok(0);
     };
     let config = config_from(&args);
-    config.validate()?;
-    let kernel = read_kernel(args.kernel.as_deref(), args.memory)?;
-    if !args.no_screenshot {
-        check_screenshot_path(&args.screenshot)?;
+    check_config(&config)?;
+    // First of all threads: without it, Ctrl-C, SIGTERM and SIGHUP would
+    // lose the report, so a thread limit is an error, not a silent default.
+    let signals = Signals::install().map_err(|e| {
+        Failure::new(
+            OS_ERROR,
+            format!("cannot start the signal-watcher thread: {e} (is a process or thread limit such as ulimit -u reached?)"),
+        )
+    })?;
+    let kernel = kernel::read_kernel(args.kernel.as_deref(), args.memory)?;
+    let serial_path = match &args.serial {
+        SerialArg::File(p) => Some(p.as_path()),
+        _ => None,
+    };
+    if let Some(p) = serial_path {
+        paths::check_serial(p)?;
     }
+    let screenshot = if args.no_screenshot {
+        None
+    } else {
+        Some(paths::check_screenshot(&args.screenshot)?)
+    };
+    paths::check_no_clobber(args.kernel.as_deref(), serial_path, screenshot.as_deref())?;
     let hypervisor = open_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
     let mut machine = Machine::new(&hypervisor, config, &kernel)?;
-    let _ctrl_c = interrupt::on_ctrl_c(machine.stop_handle());
+    signals.attach(machine.stop_handle());
     let report = machine.run()?;
 
-    // One write for the report line (stderr is unbuffered).
-    let line = format!("seraph-v: {}\n", report.outcome);
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    let (line, code) = match (&report.outcome, signals.received()) {
+        (RunOutcome::Interrupted, Some(signal)) => (signal.report().to_owned(), signal.exit_code()),
+        (outcome, _) => (outcome.to_string(), report.exit_code()),
+    };
+    out::report(&line);
     if args.stats {
-        eprint!("{}", report.stats);
+        out::stderr(&report.stats.to_string());
     }
     if args.ascii || !args.no_screenshot {
         write_framebuffer_outputs(&args, &machine)?;
     }
-    Ok(report.exit_code())
+    Ok(code)
 }
 
 /// The `--ascii` preview and the screenshot. The 3 MiB framebuffer is
@@ -225,10 +215,7 @@ fn write_framebuffer_outputs<H: seraph_hypervisor::Hypervisor>(
     }
     let pixels = machine.framebuffer()?;
     if args.ascii {
-        print!(
-            "{}",
-            seraph_framebuffer::ascii_preview(&pixels, geometry, 80)
-        );
+        out::stdout(&seraph_framebuffer::ascii_preview(&pixels, geometry, 80));
     }
     if !args.no_screenshot {
         seraph_framebuffer::save_screenshot(&args.screenshot, &pixels, geometry).map_err(saving)?;

@@ -459,8 +459,9 @@ fn a_memory_size_too_small_for_the_kernel_gets_78() {
     let before = dir.files();
     let out = seraph_v(&dir, &["--memory", "64M", huge.to_str().unwrap()]);
     assert_one_line_error(&dir, &out, 65, "raise --memory", &before);
-    // A device with no length (endless zeros) is read only up to RAM + 1
-    // byte: refused the same way instead of exhausting host memory.
+    // A device with no length (endless zeros) is refused from its first
+    // bytes (and would be read only up to RAM + 1 bytes), instead of
+    // exhausting host memory.
     let out = seraph_v(&dir, &["--memory", "64M", "/dev/zero"]);
-    assert_one_line_error(&dir, &out, 65, "/dev/zero is more than", &before);
+    assert_one_line_error(&dir, &out, 65, "bad magic", &before);
 }
