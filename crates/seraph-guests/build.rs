@@ -243,6 +243,33 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &[],
     },
+    // Boot-protocol guests (issue #17): a PVH guest on the PC runtime, and
+    // the tiny bzImage kernel (made flat by OBJCOPIES below).
+    GuestBuild {
+        output: "pvh_check.elf",
+        sources: &["pc_entry.S", "pvh_check.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "linux_check.elf",
+        sources: &["bzimage_head.S", "linux_check.c"],
+        script: "bzimage.ld",
+        defines: &[],
+    },
+    // Platform v2: the PCI test device and typed input into COM1.
+    GuestBuild {
+        output: "pci_testdev.elf",
+        sources: &["pc_entry.S", "pci_testdev.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "serial_echo.elf",
+        sources: &["pc_entry.S", "serial_echo.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).
@@ -388,6 +415,7 @@ fn main() {
     println!("cargo:rerun-if-changed=guests");
     println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rerun-if-env-changed=LD");
+    println!("cargo:rerun-if-env-changed=OBJCOPY");
     match fs::read_dir(&guests_dir) {
         Ok(entries) => {
             let mut files: Vec<PathBuf> = entries
@@ -408,4 +436,26 @@ fn main() {
     for guest in GUESTS {
         build_guest(&cc, &ld, &guests_dir, &out_dir, guest);
     }
+    let objcopy = env::var("OBJCOPY").unwrap_or_else(|_| "objcopy".to_owned());
+    for (input, output, format) in OBJCOPIES {
+        let mut command = Command::new(&objcopy);
+        command
+            .arg("-O")
+            .arg(format)
+            .arg(out_dir.join(input))
+            .arg(out_dir.join(output));
+        run(
+            &objcopy,
+            &mut command,
+            &format!("making {output} from {input}"),
+        );
+    }
 }
+
+/// Files made from built guests with `objcopy -O <format>`: (input, output, format).
+const OBJCOPIES: &[(&str, &str, &str)] = &[
+    // The PVH guest as a 32-bit-class ELF (same code, PT_NOTE kept).
+    ("pvh_check.elf", "pvh_check32.elf", "elf32-i386"),
+    // The tiny bzImage: setup sectors, then the kernel loaded at 1 MiB.
+    ("linux_check.elf", "linux_check.bzimage", "binary"),
+];

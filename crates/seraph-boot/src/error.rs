@@ -4,7 +4,7 @@
 use seraph_memory::MemoryError;
 
 /// Why a kernel ELF file was refused or could not be loaded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ElfError {
     /// The file is shorter than the 64-byte ELF header.
     #[error("kernel file is empty or truncated: {len} bytes, an ELF64 header needs 64")]

@@ -21,15 +21,26 @@
 #![forbid(unsafe_code)]
 
 pub mod boot_info;
+pub mod cpu;
+pub mod detect;
 pub mod elf;
 pub mod error;
+pub mod linux;
+mod load;
 pub mod memory_map;
+pub mod pc_layout;
 pub mod placement;
 pub mod plan;
+pub mod protocol_error;
+pub mod pvh;
 mod writing;
 
 pub use boot_info::{BootInfo, MemoryDescriptor};
+pub use cpu::{CpuEntry, Cr0, Cr4, Efer, LongModeEntry, ProtectedModeEntry};
+pub use detect::{BootProtocol, Detection, choose_protocol, detect};
 pub use elf::{KernelImage, Segment};
 pub use error::{ElfError, MapError, PlanError};
+pub use load::{BootRequest, LoadedKernel, load_kernel};
 pub use memory_map::{Claim, build_memory_map, validate};
 pub use plan::{BootConfig, BootPlan, EntryState, FramebufferConfig, Placement, Relocation};
+pub use protocol_error::{DetectError, LinuxError, LoadError, PvhError};

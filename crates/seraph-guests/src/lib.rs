@@ -446,6 +446,73 @@ pub const PC_SELFTEST: &[u8] = guest_elf!("pc_selftest.elf");
 /// The last COM1 line of [`PC_SELFTEST`] when every step passed.
 pub const PC_SELFTEST_OK: &str = "pc-selftest: ok\n";
 
+/// Platform v2's PCI proof: enumerates bus 0, sizes and moves the PCI test
+/// device's BAR (and tries to put it over RAM), uses its I/O BAR and takes
+/// its INTx through the PIC; prints [`PCI_TESTDEV_OK`] and exits 0 (needs
+/// `MachineConfig::pci_testdev`). A failed step exits with its number.
+pub const PCI_TESTDEV: &[u8] = guest_elf!("pci_testdev.elf");
+
+/// The last COM1 line of [`PCI_TESTDEV`] when every step passed.
+pub const PCI_TESTDEV_OK: &str = "pci-testdev: ok\n";
+
+/// Typed input: sleeps in HLT with IF=1, woken by COM1 receive interrupts
+/// (IRQ4 through the PIC); echoes each byte as an "echo: c" line and exits
+/// 0 on 'q' after "serial-echo: bye after N interrupts". Prints
+/// [`SERIAL_ECHO_READY`] when it waits for input.
+pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
+
+/// The line [`SERIAL_ECHO`] prints once it waits for input.
+pub const SERIAL_ECHO_READY: &str = "serial-echo: ready\n";
+
+/// PVH test guest (`pc_entry.S` + `pvh_check.c`, `pc.ld`), a 64-bit-class
+/// ELF: boot it with PVH forced (its ELF entry is the runtime's 64-bit
+/// Seraph entry), command line [`PVH_CHECK_CMDLINE`] and module
+/// [`test_initrd`]. From the 32-bit PVH entry it builds its own long mode,
+/// then checks the `hvm_start_info`: magic, a sorted memory map with RAM
+/// from 1 MiB (line `pvh-check: ram top 0x<16 hex digits>`), the
+/// framebuffer window and LAPIC page reserved (lines
+/// `pvh-check: framebuffer window reserved`,
+/// `pvh-check: local APIC page reserved`; `no ...` under QEMU), the command
+/// line and the module's size and bytes. Ends with [`PVH_CHECK_OK`] and exit
+/// 0; a failed check prints `pvh-check: FAILED ...` and exits 1-12.
+pub const PVH_CHECK: &[u8] = guest_elf!("pvh_check.elf");
+
+/// [`PVH_CHECK`] converted to a 32-bit-class ELF (`objcopy -O elf32-i386`):
+/// same code, segments and PVH note, EM_386.
+pub const PVH_CHECK_32: &[u8] = guest_elf!("pvh_check32.elf");
+
+/// The command line [`PVH_CHECK`] expects.
+pub const PVH_CHECK_CMDLINE: &str = "pvh-check cmdline=ok";
+
+/// The last COM1 line of [`PVH_CHECK`] when every check passed.
+pub const PVH_CHECK_OK: &str = "pvh-check: ok\n";
+
+/// The tiny bzImage test kernel (`bzimage_head.S` + `linux_check.c`,
+/// `bzimage.ld`, flattened by `objcopy -O binary`): a real setup header
+/// (protocol 2.15, one setup sector, LOADED_HIGH, code32_start 1 MiB,
+/// XLF_KERNEL_64, syssize and init_size from the linker) and no real-mode
+/// code. Its 64-bit entry (load address + 0x200) checks CS 0x10, DS/SS
+/// 0x18, the zero page (setup header copied, type_of_loader 0xFF), the E820
+/// map, the command line [`LINUX_CHECK_CMDLINE`] and the initrd
+/// [`test_initrd`], writes [`LINUX_CHECK_OK`] and exits 0 (a failed check:
+/// `linux-check: FAILED ...`, exit 2-12). Its 32-bit entry writes
+/// `linux-check: 32-bit entry` and exits 32.
+pub const LINUX_CHECK_BZIMAGE: &[u8] = guest_elf!("linux_check.bzimage");
+
+/// The command line [`LINUX_CHECK_BZIMAGE`] expects.
+pub const LINUX_CHECK_CMDLINE: &str = "linux-check cmdline=ok console=ttyS0";
+
+/// The last COM1 line of [`LINUX_CHECK_BZIMAGE`] when every check passed.
+pub const LINUX_CHECK_OK: &str = "linux-check: ok\n";
+
+/// The initrd / PVH module [`PVH_CHECK`] and [`LINUX_CHECK_BZIMAGE`] expect:
+/// 0x2345 bytes, `SERAPH-MODULE-01` then byte i = i * 7 + 3 (mod 256).
+pub fn test_initrd() -> Vec<u8> {
+    let mut data = b"SERAPH-MODULE-01".to_vec();
+    data.extend((16u32..0x2345).map(|i| (i.wrapping_mul(7).wrapping_add(3)) as u8));
+    data
+}
+
 /// The magic before the patchable u64 block count in [`BENCH_PIO`] and
 /// [`BENCH_MMIO`].
 pub const BENCH_COUNT_MAGIC: &[u8; 8] = b"SVBENCH1";
