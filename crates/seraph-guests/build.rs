@@ -257,6 +257,19 @@ const GUESTS: &[GuestBuild] = &[
         script: "bzimage.ld",
         defines: &[],
     },
+    // Platform v2: the PCI test device and typed input into COM1.
+    GuestBuild {
+        output: "pci_testdev.elf",
+        sources: &["pc_entry.S", "pci_testdev.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "serial_echo.elf",
+        sources: &["pc_entry.S", "serial_echo.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).

@@ -446,6 +446,24 @@ pub const PC_SELFTEST: &[u8] = guest_elf!("pc_selftest.elf");
 /// The last COM1 line of [`PC_SELFTEST`] when every step passed.
 pub const PC_SELFTEST_OK: &str = "pc-selftest: ok\n";
 
+/// Platform v2's PCI proof: enumerates bus 0, sizes and moves the PCI test
+/// device's BAR (and tries to put it over RAM), uses its I/O BAR and takes
+/// its INTx through the PIC; prints [`PCI_TESTDEV_OK`] and exits 0 (needs
+/// `MachineConfig::pci_testdev`). A failed step exits with its number.
+pub const PCI_TESTDEV: &[u8] = guest_elf!("pci_testdev.elf");
+
+/// The last COM1 line of [`PCI_TESTDEV`] when every step passed.
+pub const PCI_TESTDEV_OK: &str = "pci-testdev: ok\n";
+
+/// Typed input: sleeps in HLT with IF=1, woken by COM1 receive interrupts
+/// (IRQ4 through the PIC); echoes each byte as an "echo: c" line and exits
+/// 0 on 'q' after "serial-echo: bye after N interrupts". Prints
+/// [`SERIAL_ECHO_READY`] when it waits for input.
+pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
+
+/// The line [`SERIAL_ECHO`] prints once it waits for input.
+pub const SERIAL_ECHO_READY: &str = "serial-echo: ready\n";
+
 /// PVH test guest (`pc_entry.S` + `pvh_check.c`, `pc.ld`), a 64-bit-class
 /// ELF: boot it with PVH forced (its ELF entry is the runtime's 64-bit
 /// Seraph entry), command line [`PVH_CHECK_CMDLINE`] and module

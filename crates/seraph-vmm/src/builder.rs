@@ -151,33 +151,13 @@ impl<H: Hypervisor> Machine<H> {
         vcpu.set_regs(&regs)?;
 
         let stop = StopHandle::new(vcpu.kicker(), devices.wake.clone());
-        let input = match config.stdin {
-            Some(options) => {
-                let theirs = stop.clone();
-                let wake = devices.wake.clone();
-                let on_event = Arc::new(move |event: InputEvent| match event {
-                    InputEvent::Quit => theirs.stop(StopReason::Interrupted),
-                    InputEvent::Closed => wake.wake(),
-                });
-                let handle = spawn_serial_input(
-                    Box::new(std::io::stdin()),
-                    devices.serial.clone(),
-                    options,
-                    on_event,
-                )
-                .map_err(VmmError::Thread)?;
-                devices.add_serial_input(handle.clone());
-                Some(handle)
-            }
-            None => None,
-        };
-        Ok(Self {
+        let mut machine = Self {
             vcpu,
             vm,
             mem,
             console: Console::new(console_out, config.capture_limit),
             output: sinks.queue,
-            input,
+            input: None,
             config,
             plan,
             geometry,
@@ -188,6 +168,32 @@ impl<H: Hypervisor> Machine<H> {
             control: None,
             scratch: Vec::new(),
             last_vector: None,
-        })
+        };
+        if let Some(options) = machine.config.stdin {
+            machine.attach_serial_input(Box::new(std::io::stdin()), options)?;
+        }
+        Ok(machine)
+    }
+
+    /// Feeds `source` into COM1's receive FIFO from an I/O thread (what
+    /// `MachineConfig::stdin` does with the host's stdin). The guest is
+    /// woken by COM1's interrupt; the source counts as something that can
+    /// wake it until its end.
+    pub fn attach_serial_input(
+        &mut self,
+        source: Box<dyn std::io::Read + Send>,
+        options: crate::io::StdinOptions,
+    ) -> Result<crate::io::InputHandle, VmmError> {
+        let stop = self.stop.clone();
+        let wake = self.devices.wake.clone();
+        let on_event = Arc::new(move |event: InputEvent| match event {
+            InputEvent::Quit => stop.stop(StopReason::Interrupted),
+            InputEvent::Closed => wake.wake(),
+        });
+        let handle = spawn_serial_input(source, self.devices.serial.clone(), options, on_event)
+            .map_err(VmmError::Thread)?;
+        self.devices.add_serial_input(handle.clone());
+        self.input = Some(handle.clone());
+        Ok(handle)
     }
 }
