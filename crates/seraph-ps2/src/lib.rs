@@ -9,7 +9,7 @@
 //! output buffer pulses IRQ1 when bit 0 of the command byte enables it.
 //!
 //! The second (aux/mouse) port is absent: this is a single-channel
-//! controller (see `docs/devices.md`).
+//! controller (see `docs/display.md`).
 //!
 //! On the bus, [`I8042Port`] puts one shared controller at two one-port
 //! ranges: [`Port::Data`] at 0x60 and [`Port::Command`] at 0x64 (0x61 to
