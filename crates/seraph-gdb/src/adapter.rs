@@ -48,9 +48,13 @@ pub(crate) struct Slot {
 }
 
 /// The message gdb gets when `break` finds no free hardware slot.
-pub(crate) const NO_SLOT_FOR_BREAK: &str = "seraph-v: no free hardware slot for this breakpoint: \
-    this host cannot run int3 in a ring-0 guest, so `break` uses one of the 4 hardware \
-    slots (DR0-DR3). Delete a breakpoint or watchpoint, or use `hbreak` deliberately";
+pub(crate) const NO_SLOT_FOR_BREAK: &str = "seraph-v: no free hardware slot for a `break` \
+    breakpoint: this host cannot run int3 in a ring-0 guest, so `break` takes one of the 4 \
+    hardware slots (DR0-DR3), shared with `hbreak`, `watch` and `awatch`. Delete some \
+    (`info breakpoints`, `delete N`) and use `hbreak` for the ones you keep";
+
+/// At most this many `break` requests wait without a slot.
+const MAX_UNARMED: usize = 64;
 
 /// The message gdb gets for `rwatch`.
 pub(crate) const NO_READ_WATCH: &str =
@@ -60,9 +64,12 @@ pub(crate) const NO_READ_WATCH: &str =
 pub(crate) struct Adapter<'a> {
     pub target: &'a mut dyn DebugTarget,
     pub slots: [Option<Slot>; SLOTS],
-    /// A message explaining the last refused breakpoint request, for the
-    /// server to send gdb instead of a bare error code.
-    pub refusal: Option<&'static str>,
+    /// `break` addresses that found no free hardware slot: while there are
+    /// any, a resume does not run the guest but stops with an explanation.
+    pub unarmed: Vec<u64>,
+    /// Set by a resume refused for `unarmed` breakpoints: the explanation
+    /// for the server to print in gdb before it reports the stop.
+    pub blocked: Option<String>,
 }
 
 fn nonfatal(e: DebugError) -> TargetError<DebugError> {
@@ -78,7 +85,8 @@ impl<'a> Adapter<'a> {
         Adapter {
             target,
             slots: [None; SLOTS],
-            refusal: None,
+            unarmed: Vec::new(),
+            blocked: None,
         }
     }
 
@@ -94,6 +102,12 @@ impl<'a> Adapter<'a> {
             software_breakpoints: false,
             hw,
         }
+    }
+
+    /// If `packet` (framed) asks for something this adapter refuses, the
+    /// message that says why (`rwatch`).
+    pub fn refuse(&self, packet: &[u8]) -> Option<&'static str> {
+        packet.starts_with(b"$Z3,").then_some(NO_READ_WATCH)
     }
 
     fn free_slots(&self) -> usize {
@@ -179,6 +193,14 @@ impl<'a> Adapter<'a> {
     }
 
     fn go(&mut self, mode: ResumeMode) -> Result<(), DebugError> {
+        if !self.unarmed.is_empty() {
+            let list: Vec<String> = self.unarmed.iter().map(|a| format!("{a:#x}")).collect();
+            self.blocked = Some(format!(
+                "{NO_SLOT_FOR_BREAK}. Not inserted: {}. The guest did not run.\n",
+                list.join(", ")
+            ));
+            return Ok(());
+        }
         let debug = self.guest_debug(mode == ResumeMode::Step);
         self.target.set_guest_debug(&debug)?;
         self.target.resume(mode)
@@ -358,15 +380,24 @@ impl Breakpoints for Adapter<'_> {
 impl SwBreakpoint for Adapter<'_> {
     fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
         if self.add_exec(addr, Origin::Software) {
-            Ok(true)
-        } else {
-            self.refusal = Some(NO_SLOT_FOR_BREAK);
-            Err(TargetError::Errno(28)) // ENOSPC
+            return Ok(true);
         }
+        // No slot: accepted, so that gdb does not fall back to writing int3
+        // into memory, but the next resume explains and stops instead.
+        if !self.unarmed.contains(&addr) {
+            if self.unarmed.len() >= MAX_UNARMED {
+                return Err(TargetError::Errno(28)); // ENOSPC
+            }
+            self.unarmed.push(addr);
+        }
+        Ok(true)
     }
 
     fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        Ok(self.release(|s| !(s.origin == Origin::Software && s.bp.addr == addr)))
+        let before = self.unarmed.len();
+        self.unarmed.retain(|&a| a != addr);
+        let released = self.release(|s| !(s.origin == Origin::Software && s.bp.addr == addr));
+        Ok(released || self.unarmed.len() != before)
     }
 }
 
@@ -390,10 +421,8 @@ impl HwWatchpoint for Adapter<'_> {
         let hw_kind = match kind {
             WatchKind::Write => HwBreakKind::Write,
             WatchKind::ReadWrite => HwBreakKind::ReadWrite,
-            WatchKind::Read => {
-                self.refusal = Some(NO_READ_WATCH);
-                return Ok(false);
-            }
+            // Refused with an explanation before it gets here (`refuse`).
+            WatchKind::Read => return Ok(false),
         };
         let Some(pieces) = watch_pieces(addr, len) else {
             return Ok(false);

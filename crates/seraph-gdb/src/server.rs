@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use gdbstub::common::Signal;
 use gdbstub::stub::state_machine::GdbStubStateMachine;
 use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
 
@@ -134,13 +135,26 @@ impl Input {
     /// The next byte for gdbstub while the target is stopped: waits for
     /// one; `None` once the client is gone. Replies the filter made are
     /// written in turn.
-    fn next_stopped(&mut self, conn: &mut TcpStream) -> std::io::Result<Option<u8>> {
+    fn next_stopped(
+        &mut self,
+        conn: &mut TcpStream,
+        adapter: &Adapter<'_>,
+    ) -> std::io::Result<Option<u8>> {
         loop {
             if let Some(b) = self.pending.pop_front() {
                 return Ok(Some(b));
             }
             match self.frames.pop_front() {
-                Some(Frame::Forward(bytes)) => self.pending.extend(bytes),
+                Some(Frame::Forward(bytes)) => match adapter.refuse(&bytes) {
+                    // A request the adapter would refuse: say why, in words.
+                    Some(message) => {
+                        let mut reply = if self.framer.no_ack { Vec::new() } else { vec![b'+'] };
+                        reply.extend_from_slice(&packet(format!("E.{message}").as_bytes()));
+                        conn.write_all(&reply)?;
+                        conn.flush()?;
+                    }
+                    None => self.pending.extend(bytes),
+                },
                 Some(Frame::Reply(bytes)) => {
                     conn.write_all(&bytes)?;
                     conn.flush()?;
@@ -224,13 +238,21 @@ fn run_session(
     let end = loop {
         let mut was_idle = false;
         let next = match sm {
-            GdbStubStateMachine::Idle(g) => match input.next_stopped(conn) {
+            GdbStubStateMachine::Idle(g) => match input.next_stopped(conn, &adapter) {
                 Ok(Some(byte)) => {
                     was_idle = true;
                     g.incoming_data(&mut adapter, byte)
                 }
                 Ok(None) | Err(_) => break Ok(SessionEnd::ClientGone),
             },
+            GdbStubStateMachine::Running(g) if adapter.blocked.is_some() => {
+                // A resume refused for lack of slots: print why, report a stop.
+                let text = adapter.blocked.take().unwrap_or_default();
+                if conn.write_all(&console_packet(&text)).is_err() {
+                    break Ok(SessionEnd::ClientGone);
+                }
+                g.report_stop(&mut adapter, SingleThreadStopReason::Signal(Signal(0)))
+            }
             GdbStubStateMachine::Running(g) => match input.next_running() {
                 Some(byte) => g.incoming_data(&mut adapter, byte),
                 None if input.closed => break Ok(SessionEnd::ClientGone),
@@ -308,6 +330,12 @@ fn machine<'a, 'b>(
         .build()
         .map_err(|e| GdbError::Protocol(e.to_string()))?;
     stub.run_state_machine(adapter).map_err(fatal)
+}
+
+/// An `O` packet: gdb prints `text` on its console.
+fn console_packet(text: &str) -> Vec<u8> {
+    let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+    packet(format!("O{hex}").as_bytes())
 }
 
 fn fatal(e: gdbstub::stub::GdbStubError<DebugError, std::io::Error>) -> GdbError {

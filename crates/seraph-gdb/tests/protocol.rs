@@ -277,11 +277,29 @@ fn breakpoints_use_four_hardware_slots() {
     for i in 0..3 {
         assert_eq!(c.cmd(&format!("Z1,{:x},1", FUNC + 4 * i)), "OK");
     }
-    // `break` takes the last free slot; then nothing is left for either kind.
+    // `break` takes the last free slot; then nothing is left for hbreak or
+    // watch, and a fifth `break` is accepted but keeps the guest from running.
     assert_eq!(c.cmd(&format!("Z0,{:x},1", FUNC + 12)), "OK");
-    assert!(c.cmd(&format!("Z0,{:x},1", FUNC + 16)).starts_with('E'));
     assert!(c.cmd(&format!("Z1,{:x},1", FUNC + 16)).starts_with('E'));
     assert!(c.cmd(&format!("Z2,{COUNTER:x},8")).starts_with('E'));
+    assert_eq!(c.cmd(&format!("Z0,{:x},1", FUNC + 16)), "OK");
+    c.raw(&framed("c"));
+    assert_eq!(c.byte(), b'+');
+    let console = c.packet();
+    let text: Vec<u8> = (1..console.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(console.get(i..i + 2)?, 16).ok())
+        .collect();
+    let text = String::from_utf8_lossy(&text);
+    assert!(console.starts_with('O'), "{console}");
+    assert!(
+        text.contains("no free hardware slot") && text.contains("hbreak"),
+        "{text}"
+    );
+    let stop = c.packet();
+    assert!(stop.starts_with("S00") || stop.starts_with("T00"), "{stop}");
+    assert_eq!(c.cmd("p10"), le_hex(ENTRY, 8), "the guest did not run");
+    assert_eq!(c.cmd(&format!("z0,{:x},1", FUNC + 16)), "OK");
     for i in 0..3 {
         assert_eq!(c.cmd(&format!("z1,{:x},1", FUNC + 4 * i)), "OK");
     }

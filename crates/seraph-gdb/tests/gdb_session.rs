@@ -1,0 +1,202 @@
+//! The real `gdb` (Debian package `gdb`) in batch mode against the fake
+//! guest: the session a kernel developer runs. These tests fail, not
+//! skip, when gdb is missing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use common::*;
+use seraph_gdb::SessionEnd;
+
+/// Runs `gdb -batch` with `commands` after connecting to `addr`; returns
+/// stdout and stderr together (gdb prints a target's console output and
+/// warnings on stderr).
+fn gdb(addr: SocketAddr, commands: &[String]) -> String {
+    let mut args: Vec<String> = ["-batch", "-nx"].map(String::from).to_vec();
+    for c in [
+        "set pagination off".to_string(),
+        "set confirm off".to_string(),
+        "set architecture i386:x86-64".to_string(),
+        format!("target remote {addr}"),
+    ]
+    .iter()
+    .chain(commands)
+    {
+        args.push("-ex".into());
+        args.push(c.clone());
+    }
+    let out = Command::new("gdb")
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run gdb ({e}): install it (Debian package `gdb`); this test does not skip"
+            )
+        });
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("--- gdb output ---\n{text}\n---");
+    text
+}
+
+fn has(output: &str, needle: &str) {
+    assert!(output.contains(needle), "gdb output lacks {needle:?}");
+}
+
+/// Checks that `first` appears before `second`.
+fn before(output: &str, first: &str, second: &str) {
+    let a = output.find(first);
+    let b = output.find(second);
+    assert!(
+        matches!((a, b), (Some(a), Some(b)) if a < b),
+        "{first:?} should come before {second:?}"
+    );
+}
+
+#[test]
+fn kernel_developer_session_from_entry_to_exit() {
+    let (addr, server) = start(FakeTarget::new(Ending::Exit));
+    let skip_to = ENTRY + 15 * INSN;
+    let out = gdb(
+        addr,
+        &[
+            "p/x $pc".into(),
+            format!("hbreak *{FUNC:#x}"),
+            "continue".into(),
+            "p/x $rip".into(),
+            "info registers cr3".into(),
+            "p/x $cr3".into(),
+            "p/x $efer".into(),
+            "p/x $cr0".into(),
+            "p/x $fs_base".into(),
+            "p/x $gs_base".into(),
+            "p/x $cs".into(),
+            format!("x/s {GREETING:#x}"),
+            "stepi".into(),
+            "p/x $rip".into(),
+            format!("set var *(long *){COUNTER:#x} = 41"),
+            format!("p *(long *){COUNTER:#x}"),
+            format!("set $rip = {skip_to:#x}"),
+            "p/x $rip".into(),
+            "delete".into(),
+            format!("watch *(long *){COUNTER:#x}"),
+            "continue".into(),
+            "p/x $rip".into(),
+            "delete".into(),
+            "continue".into(),
+        ],
+    );
+    // Stopped at the entry point.
+    has(&out, &format!("$1 = {ENTRY:#x}"));
+    // The hardware breakpoint is hit.
+    has(
+        &out,
+        &format!("Hardware assisted breakpoint 1 at {FUNC:#x}"),
+    );
+    has(&out, &format!("Breakpoint 1, {FUNC:#x} in ?? ()"));
+    has(&out, &format!("$2 = {FUNC:#x}"));
+    // System registers, from the target description.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("cr3 ") && l.contains(&format!("{CR3:#x}"))),
+        "info registers cr3"
+    );
+    has(&out, &format!("$3 = {CR3:#x}"));
+    has(&out, "$4 = 0xd01");
+    has(&out, "$5 = 0x80000011");
+    has(&out, "$6 = 0x12345678");
+    has(&out, "$7 = 0xffff800000001000");
+    has(&out, "$8 = 0x8");
+    // A string in guest memory.
+    has(&out, &format!("{GREETING:#x}:\t\"{GREETING_TEXT}\""));
+    // One instruction stepped.
+    has(&out, &format!("$9 = {:#x}", FUNC + INSN));
+    // A variable and RIP written.
+    has(&out, "$10 = 41");
+    has(&out, &format!("$11 = {skip_to:#x}"));
+    // The watchpoint fires on the guest's write.
+    has(
+        &out,
+        &format!("Hardware watchpoint 2: *(long *){COUNTER:#x}"),
+    );
+    before(&out, "Old value = 41", "New value = 42");
+    has(
+        &out,
+        &format!("$12 = {:#x}", ENTRY + (BUMP_INDEX + 1) * INSN),
+    );
+    // The guest's EXIT reaches gdb (the status in octal, as gdb prints it).
+    has(&out, "[Inferior 1 (process 1) exited with code 052]");
+    let (fake, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Exited(42));
+    assert_eq!(fake.counter(), 42);
+}
+
+#[test]
+fn break_uses_hardware_slots_and_explains_when_they_run_out() {
+    let (addr, server) = start(FakeTarget::new(Ending::TripleFault));
+    let mut commands: Vec<String> = (0..5)
+        .map(|i| format!("break *{:#x}", FUNC + i * INSN))
+        .collect();
+    commands.extend([
+        "continue".into(),
+        "p/x $pc".into(),
+        "delete 5".into(),
+        "continue".into(),
+        "p/x $pc".into(),
+        "delete".into(),
+        "continue".into(),
+    ]);
+    let out = gdb(addr, &commands);
+    // Five `break`s, four slots: the resume is refused with the reason.
+    has(
+        &out,
+        "seraph-v: no free hardware slot for a `break` breakpoint",
+    );
+    has(&out, "use `hbreak`");
+    has(&out, &format!("Not inserted: {:#x}.", FUNC + 4 * INSN));
+    has(&out, "Program stopped.");
+    has(&out, &format!("$1 = {ENTRY:#x}"));
+    // With one deleted, the four others (in hardware slots) work.
+    has(&out, &format!("Breakpoint 1, {FUNC:#x} in ?? ()"));
+    has(&out, &format!("$2 = {FUNC:#x}"));
+    // A triple fault ends the program with a signal.
+    has(&out, "Program terminated with signal SIGSEGV");
+    let (_, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Terminated(11));
+}
+
+#[test]
+fn detach_lets_the_guest_run_on_and_kill_ends_it() {
+    let (addr, server) = start(FakeTarget::new(Ending::Spin));
+    let out = gdb(
+        addr,
+        &[
+            format!("hbreak *{FUNC:#x}"),
+            format!("awatch *(long *){COUNTER:#x}"),
+            "continue".into(),
+            "detach".into(),
+        ],
+    );
+    has(&out, &format!("Breakpoint 1, {FUNC:#x}"));
+    has(&out, "[Inferior 1 (process 1) detached]");
+    let (fake, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Detached);
+    assert!(fake.detached && !fake.killed);
+    assert_eq!(fake.debug, Default::default(), "no breakpoints left behind");
+
+    let (addr, server) = start(FakeTarget::new(Ending::Spin));
+    let out = gdb(addr, &["stepi".into(), "kill".into()]);
+    // gdb does not wait for a reply to `k`: the server closes the connection.
+    assert!(
+        out.contains("[Inferior 1 (process 1) killed]") || out.contains("Remote connection closed"),
+        "gdb saw the kill"
+    );
+    let (fake, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Killed);
+    assert!(fake.killed);
+}
