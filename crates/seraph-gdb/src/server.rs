@@ -148,9 +148,8 @@ impl Input {
                 Some(Frame::Forward(bytes)) => match adapter.refuse(&bytes) {
                     // A request the adapter would refuse: say why, in words.
                     Some(message) => {
-                        let mut reply = if self.framer.no_ack { Vec::new() } else { vec![b'+'] };
-                        reply.extend_from_slice(&packet(format!("E.{message}").as_bytes()));
-                        conn.write_all(&reply)?;
+                        let body = format!("E.{message}");
+                        conn.write_all(&acked_reply(self.framer.no_ack, body.as_bytes()))?;
                         conn.flush()?;
                     }
                     None => self.pending.extend(bytes),
@@ -330,6 +329,13 @@ fn machine<'a, 'b>(
         .build()
         .map_err(|e| GdbError::Protocol(e.to_string()))?;
     stub.run_state_machine(adapter).map_err(fatal)
+}
+
+/// The ack (unless acks are off) and a reply packet with `body`.
+fn acked_reply(no_ack: bool, body: &[u8]) -> Vec<u8> {
+    let mut out = if no_ack { Vec::new() } else { vec![b'+'] };
+    out.extend_from_slice(&packet(body));
+    out
 }
 
 /// An `O` packet: gdb prints `text` on its console.
