@@ -86,7 +86,7 @@ mod tests {
         const { assert!(!VMCALL_REACHES_VMM) };
         // ... and the backend does not ask for hypercall exits.
         assert_eq!(
-            super::super::translate::extended_vm_exits(u64::MAX) & (1 << 5),
+            super::super::plan::extended_vm_exits(u64::MAX) & (1 << 5),
             0
         );
     }

@@ -12,8 +12,65 @@
 //! - the initial APIC id: leaf 1 EBX bits 31-24, and the x2APIC id in EDX
 //!   of leaves 0xB and 0x1F, are the vCPU's index.
 
-use super::translate::lookup_cpuid;
 use crate::x86::CpuidEntry;
+
+/// Finds the CPUID entry for `leaf`/`subleaf` (`subleaf` only matters for
+/// entries with `significant_index`).
+pub fn lookup_cpuid(table: &[CpuidEntry], leaf: u32, subleaf: u32) -> Option<[u32; 4]> {
+    table
+        .iter()
+        .find(|e| e.function == leaf && (!e.significant_index || e.index == subleaf))
+        .map(|e| [e.eax, e.ebx, e.ecx, e.edx])
+}
+
+/// The CPUID leaves the partition is told to exit on, so that each vCPU
+/// answers them from its `set_cpuid` table: all standard leaves up to 0x20,
+/// the hypervisor range 0x4000_0000-0x4000_0010 and the extended leaves up to
+/// 0x8000_0021. WHP fixes the list before `WHvSetupPartition`; other
+/// leaves get WHP's own answers.
+pub fn cpuid_exit_leaves() -> Vec<u32> {
+    (0..=0x20u32)
+        .chain(0x4000_0000..=0x4000_0010)
+        .chain(0x8000_0000..=0x8000_0021)
+        .collect()
+}
+
+/// Subleaf counts queried for leaves whose answer depends on ECX.
+const SUBLEAVES: &[(u32, u32)] = &[
+    (0x4, 8),
+    (0x7, 3),
+    (0xB, 4),
+    (0xD, 20),
+    (0xF, 2),
+    (0x10, 4),
+    (0x12, 4),
+    (0x14, 2),
+    (0x17, 4),
+    (0x18, 4),
+    (0x1D, 2),
+    (0x1F, 6),
+    (0x8000_001D, 5),
+];
+
+/// The (leaf, subleaf, significant_index) triples `supported_cpuid`
+/// queries, given the maximum basic and extended leaves that leaf 0 and
+/// leaf 0x8000_0000 report (capped at 0x20 and 0x8000_0021).
+pub fn cpuid_query_plan(max_basic: u32, max_extended: u32) -> Vec<(u32, u32, bool)> {
+    let basic = 0..=max_basic.min(0x20);
+    let extended = if max_extended >= 0x8000_0000 {
+        0x8000_0000..=max_extended.min(0x8000_0021)
+    } else {
+        0x8000_0000..=0x8000_0000
+    };
+    let mut plan = Vec::new();
+    for leaf in basic.chain(extended) {
+        match SUBLEAVES.iter().find(|(l, _)| *l == leaf) {
+            Some(&(_, count)) => plan.extend((0..count).map(|sub| (leaf, sub, true))),
+            None => plan.push((leaf, 0, false)),
+        }
+    }
+    plan
+}
 
 /// CR4.OSXSAVE.
 pub const CR4_OSXSAVE: u64 = 1 << 18;
@@ -83,6 +140,55 @@ fn set_bit(v: u32, bit: u32, on: bool) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpuid_exit_list_covers_the_leaves_the_vmm_sets() {
+        let leaves = cpuid_exit_leaves();
+        for leaf in [
+            0,
+            1,
+            7,
+            0xB,
+            0xD,
+            0x4000_0000,
+            0x4000_0001,
+            0x8000_0001,
+            0x8000_0008,
+        ] {
+            assert!(leaves.contains(&leaf), "{leaf:#x}");
+        }
+        assert_eq!(leaves.len(), 0x21 + 0x11 + 0x22);
+    }
+
+    #[test]
+    fn cpuid_query_plan_enumerates_subleaves_and_caps_maxima() {
+        let plan = cpuid_query_plan(0xD, 0x8000_0008);
+        assert_eq!(plan.first(), Some(&(0, 0, false)));
+        assert!(plan.contains(&(7, 2, true)));
+        assert!(!plan.contains(&(7, 3, true)));
+        assert_eq!(plan.iter().filter(|(l, _, _)| *l == 0xD).count(), 20);
+        assert_eq!(plan.last(), Some(&(0x8000_0008, 0, false)));
+        assert!(!plan.iter().any(|(l, _, _)| (0xE..0x8000_0000).contains(l)));
+        // Absurd maxima from a hostile or odd host are capped.
+        let capped = cpuid_query_plan(u32::MAX, u32::MAX);
+        assert_eq!(capped.iter().map(|(l, _, _)| *l).max(), Some(0x8000_0021));
+        // A maximum extended leaf below 0x8000_0000 still queries 0x8000_0000 only.
+        let no_ext = cpuid_query_plan(1, 0);
+        assert_eq!(no_ext.last(), Some(&(0x8000_0000, 0, false)));
+    }
+
+    #[test]
+    fn lookup_respects_significant_index() {
+        let t = [CpuidEntry {
+            function: 4,
+            index: 1,
+            significant_index: true,
+            eax: 0x21,
+            ..Default::default()
+        }];
+        assert_eq!(lookup_cpuid(&t, 4, 1), Some([0x21, 0, 0, 0]));
+        assert_eq!(lookup_cpuid(&t, 4, 0), None);
+    }
 
     fn entry(function: u32, index: u32, regs: [u32; 4]) -> CpuidEntry {
         CpuidEntry {

@@ -22,7 +22,7 @@ use super::hresult::check;
 use super::regions::Regions;
 use super::replay::{AccessKind, Replay};
 use super::vcpu::WhpVcpu;
-use super::{ExitBuffer, translate};
+use super::{ExitBuffer, plan};
 use crate::Result;
 use crate::exit::InstructionBytes;
 
@@ -168,7 +168,7 @@ impl WhpVcpu {
                 return Ok(EmuStep::Done);
             }
             let status = self.emulate_pass(&mut em)?;
-            let ok = translate::emulation_succeeded(status);
+            let ok = plan::emulation_succeeded(status);
             em.replay.end_pass(ok);
             if em.replay.failure().is_some() || (!ok && !em.replay.has_undelivered()) {
                 return Ok(EmuStep::Failed(em.instruction));

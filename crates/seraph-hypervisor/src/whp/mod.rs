@@ -14,7 +14,7 @@
 //! - Hypercalls: an `out` to [`crate::VmConfig::hypercall_port`] is
 //!   reported as [`crate::VmExit::Hypercall`]; VMCALL stays the Microsoft
 //!   hypervisor's ([`config::VMCALL_REACHES_VMM`]).
-//! - CPUID: the leaves of [`translate::cpuid_exit_leaves`] exit and are
+//! - CPUID: the leaves of [`cpuid::cpuid_exit_leaves`] exit and are
 //!   answered from the vCPU's `set_cpuid` table with the state-dependent
 //!   bits filled in ([`cpuid`]); before any `set_cpuid` they are reported
 //!   as [`crate::VmExit::Cpuid`].
@@ -41,7 +41,9 @@ pub mod hresult;
 pub mod kick;
 mod partition;
 pub mod pending;
+pub mod plan;
 pub mod regions;
+pub mod registers;
 pub mod replay;
 mod run;
 pub mod translate;

@@ -17,7 +17,7 @@ use super::api::{Api, api, optional_function_message};
 use super::hresult::check;
 use super::regions::{Mapping, Regions};
 use super::vcpu::WhpVcpu;
-use super::{config, debug, translate};
+use super::{config, cpuid, debug, plan};
 use crate::x86::CpuidEntry;
 use crate::{Hypervisor, HypervisorError, MemoryRegion, Result, Vm, VmConfig};
 
@@ -92,8 +92,7 @@ impl Partition {
             &processor_count,
             "WHvSetPartitionProperty(ProcessorCount)",
         )?;
-        let exits =
-            translate::extended_vm_exits(capability_u64(api, WHvCapabilityCodeExtendedVmExits)?);
+        let exits = plan::extended_vm_exits(capability_u64(api, WHvCapabilityCodeExtendedVmExits)?);
         p.set_property(
             WHvPartitionPropertyCodeExtendedVmExits,
             &exits,
@@ -109,7 +108,7 @@ impl Partition {
         }
         p.set_property_slice(
             WHvPartitionPropertyCodeCpuidExitList,
-            &translate::cpuid_exit_leaves(),
+            &cpuid::cpuid_exit_leaves(),
             "WHvSetPartitionProperty(CpuidExitList)",
         )?;
         p.set_property(
@@ -293,7 +292,7 @@ impl Hypervisor for WhpHypervisor {
         };
         let max_basic = query(0, 0)?[0];
         let max_ext = query(0x8000_0000, 0)?[0];
-        translate::cpuid_query_plan(max_basic, max_ext)
+        cpuid::cpuid_query_plan(max_basic, max_ext)
             .into_iter()
             .map(|(leaf, sub, significant)| {
                 let r = query(leaf, sub)?;

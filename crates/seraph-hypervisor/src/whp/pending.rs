@@ -20,7 +20,7 @@ use windows_sys::Win32::System::Hypervisor::{
 
 use super::config::MSR_APIC_BASE;
 use super::events::QueuedException;
-use super::translate::merge_in_result;
+use super::plan::merge_in_result;
 use crate::exit::Completion;
 
 /// x86 #GP.

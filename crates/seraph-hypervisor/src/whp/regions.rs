@@ -9,8 +9,43 @@
 //! hand every mapping back for unmapping when the VM goes
 //! ([`Regions::take_all`]), so that no partition outlives its guest memory.
 
-use super::translate::check_region;
 use crate::MemoryRegion;
+
+/// WHP's mapping granularity.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Checks a region before `WHvMapGpaRange`: page-aligned guest address,
+/// host address and size, no wrap-around, no overlap with `existing`.
+pub fn check_region(
+    guest_addr: u64,
+    size: u64,
+    host_addr: usize,
+    existing: &[crate::MemoryRegion],
+) -> Result<(), String> {
+    if size == 0 || size % PAGE_SIZE != 0 {
+        return Err(format!(
+            "region size {size:#x} is not a non-zero multiple of 4 KiB"
+        ));
+    }
+    if guest_addr % PAGE_SIZE != 0 || (host_addr as u64) % PAGE_SIZE != 0 {
+        return Err(format!(
+            "region at guest {guest_addr:#x} / host {host_addr:#x} is not 4 KiB aligned"
+        ));
+    }
+    let end = guest_addr
+        .checked_add(size)
+        .ok_or_else(|| format!("region at {guest_addr:#x} + {size:#x} wraps around"))?;
+    for r in existing {
+        let r_end = r.guest_addr.saturating_add(r.size);
+        if guest_addr < r_end && r.guest_addr < end {
+            return Err(format!(
+                "region {guest_addr:#x}..{end:#x} overlaps slot {} at {:#x}..{r_end:#x}",
+                r.slot, r.guest_addr
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// One mapped slot (the host address kept as an integer: the table is
 /// shared between threads and never dereferences through the type).
@@ -158,6 +193,23 @@ impl Regions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_must_be_aligned_and_disjoint() {
+        let existing = [MemoryRegion {
+            slot: 0,
+            guest_addr: 0,
+            size: 0x2000_0000,
+            host_addr: std::ptr::null_mut(),
+        }];
+        assert!(check_region(0xC000_0000, 0x100_0000, 0x7F00_0000_0000, &existing).is_ok());
+        assert!(check_region(0x1000_0000, 0x1000, 0x1000, &existing).is_err());
+        assert!(check_region(0xC000_0000, 0x800, 0x1000, &existing).is_err());
+        assert!(check_region(0xC000_0001, 0x1000, 0x1000, &existing).is_err());
+        assert!(check_region(0xC000_0000, 0x1000, 0x1001, &existing).is_err());
+        assert!(check_region(u64::MAX - 0xFFF, 0x2000, 0x1000, &[]).is_err());
+        assert!(check_region(0, 0, 0x1000, &[]).is_err());
+    }
 
     /// One page-aligned host page.
     #[derive(Clone, Copy)]

@@ -15,8 +15,9 @@ use super::events::{self, Injection};
 use super::hresult::check;
 use super::kick::AfterRun;
 use super::pending::Pending;
+use super::plan::{self, ExitPlan};
 use super::replay::{AccessKind, Replay};
-use super::translate::{self, ExceptionInfo, ExitPlan, RawExit};
+use super::translate::{self, ExceptionInfo, RawExit};
 use super::vcpu::WhpVcpu;
 use super::{Aligned, IO_BUFFER_LEN, reg64, value64};
 use crate::Result;
@@ -59,7 +60,7 @@ impl WhpVcpu {
         if window != self.window_armed {
             writes.push((
                 WHvX64RegisterDeliverabilityNotifications,
-                translate::deliverability_notifications(window),
+                plan::deliverability_notifications(window),
             ));
             self.window_armed = window;
         }
@@ -207,7 +208,7 @@ impl WhpVcpu {
                     continue; // our own window, for a queued interrupt
                 }
             }
-            let plan = translate::plan_exit(
+            let plan = plan::plan_exit(
                 &raw,
                 &self.state,
                 self.hypercall_port,

@@ -18,7 +18,8 @@ use super::hresult::check;
 use super::kick::{KickState, WhpKick};
 use super::partition::Partition;
 use super::pending::Pending;
-use super::translate::{self, ExecState};
+use super::registers;
+use super::translate::ExecState;
 use super::{Aligned, ExitBuffer, IO_BUFFER_LEN, reg64, value64};
 use super::{config, debug};
 use crate::debug::{GuestDebug, PendingException, VcpuEvents};
@@ -227,13 +228,13 @@ fn with_queued(mut ev: VcpuEvents, queue: &EventQueue) -> VcpuEvents {
 
 impl Vcpu for WhpVcpu {
     fn regs(&self) -> Result<Regs> {
-        let v = self.get_registers(&translate::REGS_NAMES)?;
-        Ok(translate::regs_from_values(&v))
+        let v = self.get_registers(&registers::REGS_NAMES)?;
+        Ok(registers::regs_from_values(&v))
     }
 
     fn set_regs(&mut self, regs: &Regs) -> Result<()> {
-        let values = translate::regs_to_values(regs);
-        let pairs: Vec<_> = translate::REGS_NAMES.iter().copied().zip(values).collect();
+        let values = registers::regs_to_values(regs);
+        let pairs: Vec<_> = registers::REGS_NAMES.iter().copied().zip(values).collect();
         self.set_registers(&pairs)?;
         self.state.rip = regs.rip;
         self.state.rflags = regs.rflags;
@@ -241,13 +242,13 @@ impl Vcpu for WhpVcpu {
     }
 
     fn special_regs(&self) -> Result<SpecialRegs> {
-        let v = self.get_registers(&translate::SREGS_NAMES)?;
-        Ok(translate::sregs_from_values(&v))
+        let v = self.get_registers(&registers::SREGS_NAMES)?;
+        Ok(registers::sregs_from_values(&v))
     }
 
     fn set_special_regs(&mut self, sregs: &SpecialRegs) -> Result<()> {
-        let values = translate::sregs_to_values(sregs);
-        let pairs: Vec<_> = translate::SREGS_NAMES.iter().copied().zip(values).collect();
+        let values = registers::sregs_to_values(sregs);
+        let pairs: Vec<_> = registers::SREGS_NAMES.iter().copied().zip(values).collect();
         self.set_registers(&pairs)
     }
 

@@ -1,13 +1,15 @@
-//! Hand-built exit contexts for every exit reason, and register round trips.
+//! Hand-built exit contexts for every exit reason: decoding and exit plans.
 
 use windows_sys::Win32::System::Hypervisor::{
-    WHV_HYPERCALL_CONTEXT, WHV_MEMORY_ACCESS_CONTEXT, WHV_VP_EXCEPTION_CONTEXT,
+    WHV_HYPERCALL_CONTEXT, WHV_MEMORY_ACCESS_CONTEXT, WHV_REGISTER_VALUE, WHV_VP_EXCEPTION_CONTEXT,
     WHV_X64_APIC_EOI_CONTEXT, WHV_X64_CPUID_ACCESS_CONTEXT, WHV_X64_IO_PORT_ACCESS_CONTEXT,
     WHV_X64_MSR_ACCESS_CONTEXT, WHV_X64_UNSUPPORTED_FEATURE_CONTEXT, WHvRunVpExitReasonX64Rdtsc,
 };
 
 use super::*;
-use crate::MemoryRegion;
+use crate::exit::{ShutdownReason, VmExit};
+use crate::whp::plan::*;
+use crate::x86::CpuidEntry;
 
 const RIP: u64 = 0x10_0040;
 
@@ -503,160 +505,6 @@ fn eoi_resumes_and_unknown_reasons_are_kept() {
 }
 
 #[test]
-fn general_registers_round_trip_in_whp_order() {
-    let regs = Regs {
-        rax: 1,
-        rbx: 2,
-        rcx: 3,
-        rdx: 4,
-        rsi: 5,
-        rdi: 0x8_0000,
-        rsp: 0x9_FFF0,
-        rbp: 8,
-        r8: 9,
-        r9: 10,
-        r10: 11,
-        r11: 12,
-        r12: 13,
-        r13: 14,
-        r14: 15,
-        r15: 16,
-        rip: 0x10_1000,
-        rflags: 0x2,
-    };
-    let values = regs_to_values(&regs);
-    let pos = |name| REGS_NAMES.iter().position(|n| *n == name).unwrap();
-    // SAFETY: reg64 wrote the Reg64 member.
-    let at = |name| unsafe { values[pos(name)].Reg64 };
-    assert_eq!(at(WHvX64RegisterRdi), 0x8_0000);
-    assert_eq!(at(WHvX64RegisterRip), 0x10_1000);
-    assert_eq!(at(WHvX64RegisterRflags), 0x2);
-    assert_eq!(at(WHvX64RegisterR15), 16);
-    assert_eq!(regs_from_values(&values), regs);
-}
-
-fn code64() -> Segment {
-    Segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector: 0x08,
-        type_: 0xB,
-        present: true,
-        dpl: 0,
-        db: false,
-        s: true,
-        l: true,
-        g: true,
-        avl: false,
-        unusable: false,
-    }
-}
-
-#[test]
-fn segment_attributes_use_the_whp_bit_layout() {
-    let seg = segment_to_whv(&code64());
-    // SAFETY: segment_to_whv wrote Attributes.
-    let attr = unsafe { seg.Anonymous.Attributes };
-    // type 0xB, S, DPL 0, P, L, G = 0xA09B (the GDT's 0x00AF9B.. flags).
-    assert_eq!(attr, 0xA09B);
-    assert_eq!((seg.Base, seg.Limit, seg.Selector), (0, 0xFFFF_FFFF, 0x08));
-    assert_eq!(segment_from_whv(&seg), code64());
-    let data = Segment {
-        selector: 0x10,
-        type_: 0x3,
-        l: false,
-        db: true,
-        dpl: 3,
-        avl: true,
-        ..code64()
-    };
-    // SAFETY: as above.
-    let data_attr = unsafe { segment_to_whv(&data).Anonymous.Attributes };
-    assert_eq!(data_attr, 0xD0F3);
-    assert_eq!(segment_from_whv(&segment_to_whv(&data)), data);
-}
-
-#[test]
-fn unusable_segments_are_written_not_present_and_read_back_unusable() {
-    let ldt = Segment {
-        unusable: true,
-        present: true,
-        type_: 2,
-        ..Default::default()
-    };
-    let w = segment_to_whv(&ldt);
-    // SAFETY: segment_to_whv wrote Attributes.
-    assert_eq!(unsafe { w.Anonymous.Attributes } & 0x80, 0);
-    let back = segment_from_whv(&w);
-    assert!(back.unusable && !back.present);
-    assert_eq!(back.type_, 2);
-}
-
-#[test]
-fn special_registers_round_trip() {
-    let sregs = SpecialRegs {
-        cs: code64(),
-        ds: Segment {
-            selector: 0x10,
-            type_: 3,
-            ..code64()
-        },
-        tr: Segment {
-            selector: 0x18,
-            type_: 0xB,
-            s: false,
-            l: false,
-            g: false,
-            limit: 0x67,
-            base: 0x9_F000,
-            ..code64()
-        },
-        ldt: Segment {
-            unusable: true,
-            ..Default::default()
-        },
-        gdt: DescriptorTable {
-            base: 0x500,
-            limit: 0x27,
-        },
-        idt: DescriptorTable { base: 0, limit: 0 },
-        cr0: 0x8005_0033,
-        cr3: 0x1000,
-        cr4: 0x620,
-        efer: 0xD01,
-        apic_base: 0xFEE0_0900,
-        ..Default::default()
-    };
-    let values = sregs_to_values(&sregs);
-    // SAFETY: table_value wrote the Table member for GDTR (index 8).
-    let gdtr = unsafe { values[8].Table };
-    assert_eq!((gdtr.Base, gdtr.Limit), (0x500, 0x27));
-    assert_eq!(SREGS_NAMES[8], WHvX64RegisterGdtr);
-    let back = sregs_from_values(&values);
-    // Default segments have present = false, which reads back as unusable.
-    let expect = SpecialRegs {
-        es: Segment {
-            unusable: true,
-            ..Default::default()
-        },
-        fs: Segment {
-            unusable: true,
-            ..Default::default()
-        },
-        gs: Segment {
-            unusable: true,
-            ..Default::default()
-        },
-        ss: Segment {
-            unusable: true,
-            ..Default::default()
-        },
-        ..sregs
-    };
-    assert_eq!(back, expect);
-}
-
-#[test]
 fn window_registers_have_the_documented_bits() {
     // SAFETY: this helper writes the Reg64 member.
     unsafe {
@@ -678,70 +526,4 @@ fn emulator_status_is_decoded() {
     assert!(!emulation_succeeded(0b1000));
     assert_eq!(emulator_status_text(0b1000), "memory callback failed");
     assert_eq!(emulator_status_text(0), "emulator status 0x0");
-}
-
-#[test]
-fn cpuid_exit_list_covers_the_leaves_the_vmm_sets() {
-    let leaves = cpuid_exit_leaves();
-    for leaf in [
-        0,
-        1,
-        7,
-        0xB,
-        0xD,
-        0x4000_0000,
-        0x4000_0001,
-        0x8000_0001,
-        0x8000_0008,
-    ] {
-        assert!(leaves.contains(&leaf), "{leaf:#x}");
-    }
-    assert_eq!(leaves.len(), 0x21 + 0x11 + 0x22);
-}
-
-#[test]
-fn cpuid_query_plan_enumerates_subleaves_and_caps_maxima() {
-    let plan = cpuid_query_plan(0xD, 0x8000_0008);
-    assert_eq!(plan.first(), Some(&(0, 0, false)));
-    assert!(plan.contains(&(7, 2, true)));
-    assert!(!plan.contains(&(7, 3, true)));
-    assert_eq!(plan.iter().filter(|(l, _, _)| *l == 0xD).count(), 20);
-    assert_eq!(plan.last(), Some(&(0x8000_0008, 0, false)));
-    assert!(!plan.iter().any(|(l, _, _)| (0xE..0x8000_0000).contains(l)));
-    // Absurd maxima from a hostile or odd host are capped.
-    let capped = cpuid_query_plan(u32::MAX, u32::MAX);
-    assert_eq!(capped.iter().map(|(l, _, _)| *l).max(), Some(0x8000_0021));
-    // A maximum extended leaf below 0x8000_0000 still queries 0x8000_0000 only.
-    let no_ext = cpuid_query_plan(1, 0);
-    assert_eq!(no_ext.last(), Some(&(0x8000_0000, 0, false)));
-}
-
-#[test]
-fn lookup_respects_significant_index() {
-    let t = [CpuidEntry {
-        function: 4,
-        index: 1,
-        significant_index: true,
-        eax: 0x21,
-        ..Default::default()
-    }];
-    assert_eq!(lookup_cpuid(&t, 4, 1), Some([0x21, 0, 0, 0]));
-    assert_eq!(lookup_cpuid(&t, 4, 0), None);
-}
-
-#[test]
-fn regions_must_be_aligned_and_disjoint() {
-    let existing = [MemoryRegion {
-        slot: 0,
-        guest_addr: 0,
-        size: 0x2000_0000,
-        host_addr: std::ptr::null_mut(),
-    }];
-    assert!(check_region(0xC000_0000, 0x100_0000, 0x7F00_0000_0000, &existing).is_ok());
-    assert!(check_region(0x1000_0000, 0x1000, 0x1000, &existing).is_err());
-    assert!(check_region(0xC000_0000, 0x800, 0x1000, &existing).is_err());
-    assert!(check_region(0xC000_0001, 0x1000, 0x1000, &existing).is_err());
-    assert!(check_region(0xC000_0000, 0x1000, 0x1001, &existing).is_err());
-    assert!(check_region(u64::MAX - 0xFFF, 0x2000, 0x1000, &[]).is_err());
-    assert!(check_region(0, 0, 0x1000, &[]).is_err());
 }
