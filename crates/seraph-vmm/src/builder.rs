@@ -144,6 +144,7 @@ impl<H: Hypervisor> Machine<H> {
             let dev = Arc::new(Mutex::new(TestDevice::new(devices.line(IRQ_PCI))));
             devices.add_pci("pci-testdev", dev)?;
         }
+        crate::attach::attach_all(&mut devices, &config, &mem)?;
         devices.assign_pci()?;
 
         let (regs, sregs) = long_mode_entry(&entry, &vcpu.special_regs()?, devices.apic_base());

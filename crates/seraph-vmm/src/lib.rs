@@ -13,6 +13,7 @@
 //! println!("{} (exit code {})", report.outcome, report.exit_code());
 //! ```
 
+mod attach;
 mod builder;
 pub mod config;
 pub mod console;
