@@ -254,6 +254,44 @@ fn delivery_notes(mem: &GuestMemoryMmap, state: &X86FaultState<'_>, vector: u8) 
     notes
 }
 
+/// The exception the backend reported; for #GP and #SS, the instruction at
+/// RIP names the non-canonical address if it is a decodable MOV.
+fn reported_fault(
+    mem: &GuestMemoryMmap,
+    state: &X86FaultState<'_>,
+    vector: u8,
+    error_code: Option<u32>,
+) -> FirstFault {
+    let mut first = FirstFault {
+        vector,
+        error_code,
+        address: (vector == vector::PF).then_some(state.sregs.cr2),
+        access: None,
+        evidence: Evidence::Reported,
+        note: None,
+    };
+    if vector == vector::GP || vector == vector::SS {
+        let bytes = instruction_bytes(mem, state);
+        let effect = bytes.and_then(|b| insn::decode(b.as_slice(), state.regs));
+        if let Some(InsnEffect::Memory {
+            address, access, ..
+        }) = effect
+        {
+            let ctl = PagingControls::from_sregs(state.sregs);
+            let intent = AccessIntent {
+                access,
+                user: cpl(state.sregs) == 3,
+            };
+            if explain_access(mem, &ctl, address, intent) == WalkOutcome::NonCanonical {
+                first.address = Some(address);
+                first.access = Some(access);
+                first.evidence = Evidence::Instruction;
+            }
+        }
+    }
+    first
+}
+
 /// Explains the exception that ended a run (a triple fault, a shutdown):
 /// the first fault, its address, the table level that refused it, the
 /// error code, and why the CPU could not deliver it.
@@ -265,14 +303,7 @@ fn delivery_notes(mem: &GuestMemoryMmap, state: &X86FaultState<'_>, vector: u8) 
 pub fn explain_x86(mem: &GuestMemoryMmap, state: &X86FaultState<'_>) -> FaultReport {
     let reported = state.events.and_then(|e| e.exception);
     let first = match reported {
-        Some(pe) => FirstFault {
-            vector: pe.vector,
-            error_code: pe.error_code,
-            address: (pe.vector == vector::PF).then_some(state.sregs.cr2),
-            access: None,
-            evidence: Evidence::Reported,
-            note: None,
-        },
+        Some(pe) => reported_fault(mem, state, pe.vector, pe.error_code),
         None => derive(mem, state),
     };
     let mut report = match exceptions::exception(first.vector) {
