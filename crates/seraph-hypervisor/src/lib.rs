@@ -97,10 +97,21 @@ pub trait Hypervisor {
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
 }
 
+/// Which pages of a memory slot the guest wrote since the last look.
+pub trait DirtyLog: Send + Sync {
+    /// A bitmap of the slot's 4 KiB pages written since the last call (bit
+    /// N of word N / 64 = page N), and clears it.
+    fn take(&self) -> Result<Vec<u64>>;
+}
+
 /// A virtual machine: guest memory and vCPUs.
 pub trait Vm {
     /// The vCPU type of this backend.
     type Vcpu: Vcpu;
+    /// Starts tracking guest writes to memory slot `slot` (already mapped)
+    /// and returns a handle that reads and clears the dirty bitmap from any
+    /// thread (KVM_GET_DIRTY_LOG; WHvQueryGpaRangeDirtyBitmap).
+    fn enable_dirty_log(&mut self, slot: u32) -> Result<Arc<dyn DirtyLog>>;
     /// Maps host memory into the guest-physical address space.
     ///
     /// # Safety

@@ -144,7 +144,23 @@ impl<H: Hypervisor> Machine<H> {
         self.input.as_ref()
     }
 
-    /// The VM (for backend features an embedder needs, such as dirty logging).
+    /// Starts tracking which framebuffer pages the guest writes (the
+    /// hypervisor's dirty log on the framebuffer's memory slot) and returns
+    /// the handle a display polls from its own thread.
+    pub fn framebuffer_dirty_log(
+        &mut self,
+    ) -> Result<std::sync::Arc<dyn seraph_hypervisor::DirtyLog>, VmmError> {
+        use vm_memory::{Address, GuestMemoryBackend, GuestMemoryRegion};
+        let slot = self
+            .mem
+            .iter()
+            .position(|r| r.start_addr().raw_value() == layout::FRAMEBUFFER_BASE)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| VmmError::Internal("no framebuffer memory slot".into()))?;
+        Ok(self.vm.enable_dirty_log(slot)?)
+    }
+
+    /// The VM (for backend features an embedder needs).
     pub fn vm(&self) -> &H::Vm {
         &self.vm
     }

@@ -117,9 +117,10 @@ impl crate::Hypervisor for KvmHypervisor {
         }
         let user_msrs = enable_user_space_msrs(&vm, &config.vmm_msrs)?;
         Ok(KvmVm {
-            vm,
+            vm: Arc::new(vm),
             hypercall_port: config.hypercall_port,
             user_msrs,
+            regions: Vec::new(),
         })
     }
 
@@ -194,9 +195,26 @@ fn enable_user_space_msrs(vm: &VmFd, vmm_msrs: &[u32]) -> Result<bool> {
 /// A KVM virtual machine.
 #[derive(Debug)]
 pub struct KvmVm {
-    vm: VmFd,
+    vm: Arc<VmFd>,
     hypercall_port: Option<u16>,
     user_msrs: bool,
+    /// The regions mapped so far, by slot (to turn dirty logging on).
+    regions: Vec<kvm_userspace_memory_region>,
+}
+
+/// The dirty bitmap of one KVM memory slot.
+struct KvmDirtyLog {
+    vm: Arc<VmFd>,
+    slot: u32,
+    size: usize,
+}
+
+impl crate::DirtyLog for KvmDirtyLog {
+    fn take(&self) -> Result<Vec<u64>> {
+        self.vm
+            .get_dirty_log(self.slot, self.size)
+            .map_err(call_err("KVM_GET_DIRTY_LOG"))
+    }
 }
 
 impl KvmVm {
@@ -220,7 +238,30 @@ impl crate::Vm for KvmVm {
         // SAFETY: the caller guarantees (this function's contract) that the
         // host range stays mapped and valid for the VM's lifetime.
         unsafe { self.vm.set_user_memory_region(mem) }
-            .map_err(call_err("KVM_SET_USER_MEMORY_REGION"))
+            .map_err(call_err("KVM_SET_USER_MEMORY_REGION"))?;
+        self.regions.retain(|r| r.slot != mem.slot);
+        self.regions.push(mem);
+        Ok(())
+    }
+
+    fn enable_dirty_log(&mut self, slot: u32) -> Result<Arc<dyn crate::DirtyLog>> {
+        let Some(region) = self.regions.iter_mut().find(|r| r.slot == slot) else {
+            return Err(HypervisorError::Invalid(format!("no memory slot {slot}")));
+        };
+        let mut logged = *region;
+        logged.flags |= kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES;
+        // SAFETY: the same host range `map_memory` registered for this slot
+        // (under its contract); only the flags change.
+        unsafe { self.vm.set_user_memory_region(logged) }
+            .map_err(call_err("KVM_SET_USER_MEMORY_REGION"))?;
+        *region = logged;
+        let size = usize::try_from(logged.memory_size)
+            .map_err(|_| HypervisorError::Invalid("slot larger than host memory".into()))?;
+        Ok(Arc::new(KvmDirtyLog {
+            vm: self.vm.clone(),
+            slot,
+            size,
+        }))
     }
 
     fn create_vcpu(&mut self, id: u32) -> Result<KvmVcpu> {
