@@ -135,3 +135,91 @@ fn a_halted_guest_with_open_input_but_masked_irq_is_idle_at_once() {
         report.outcome
     );
 }
+
+fn idle_nothing_can_wake(report: &seraph_v::vmm::RunReport) -> bool {
+    matches!(
+        report.outcome,
+        RunOutcome::Idle {
+            kind: IdleKind::NothingCanWake,
+            ..
+        }
+    )
+}
+
+#[test]
+fn a_lapic_timer_with_an_illegal_vector_never_kicks_and_never_wakes() {
+    let Some(kvm) = common::kvm_or_skip("undeliverable_lapic") else {
+        return;
+    };
+    let config = MachineConfig {
+        timing: true,
+        ..common::quiet()
+    };
+    let (_m, report) = common::boot(&kvm, config, seraph_guests::UNDELIVERABLE_LAPIC_VECTOR);
+    assert!(idle_nothing_can_wake(&report), "{}", report.outcome);
+    let kicks = report
+        .stats
+        .exits
+        .get(&seraph_v::hypervisor::ExitKind::Interrupted)
+        .copied()
+        .unwrap_or(0);
+    // Before the fix every expiry kicked the vCPU (~100k in this loop).
+    assert!(
+        kicks < 10,
+        "{kicks} kicks for a timer that delivers nothing"
+    );
+}
+
+#[test]
+fn a_pit_behind_an_uninitialised_pic_leaves_the_guest_idle() {
+    let Some(kvm) = common::kvm_or_skip("undeliverable_pit") else {
+        return;
+    };
+    let (_m, report) = common::boot(
+        &kvm,
+        common::quiet(),
+        seraph_guests::UNDELIVERABLE_PIT_NO_PIC,
+    );
+    assert!(idle_nothing_can_wake(&report), "{}", report.outcome);
+    let halts = report
+        .stats
+        .exits
+        .get(&seraph_v::hypervisor::ExitKind::Halt)
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(
+        halts, 1,
+        "one HLT, then idle: no wake-ups for a timer that cannot deliver"
+    );
+}
+
+#[test]
+fn irq0_never_eoied_blocks_the_pit_and_the_guest_is_idle() {
+    let Some(kvm) = common::kvm_or_skip("undeliverable_no_eoi") else {
+        return;
+    };
+    let (_m, report) = common::boot(&kvm, common::quiet(), seraph_guests::UNDELIVERABLE_NO_EOI);
+    assert!(idle_nothing_can_wake(&report), "{}", report.outcome);
+    assert!(
+        report.outcome.to_string().contains("vector 0x20"),
+        "{}",
+        report.outcome
+    );
+    assert_eq!(report.stats.interrupts.get(&0x20), Some(&1));
+}
+
+#[test]
+fn cr8_and_the_lapic_tpr_are_one_register() {
+    let Some(kvm) = common::kvm_or_skip("cr8_tpr") else {
+        return;
+    };
+    let (_m, report) = common::boot(&kvm, common::quiet(), seraph_guests::CR8_TPR);
+    let serial = common::text(&report.serial);
+    assert_eq!(
+        report.outcome,
+        RunOutcome::GuestExit { status: 0 },
+        "{serial}"
+    );
+    assert!(serial.contains("undeliverable: tpr ok"), "{serial}");
+    assert!(serial.contains("timer in with cr8 0"), "{serial}");
+}

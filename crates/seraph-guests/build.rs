@@ -270,6 +270,30 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &[],
     },
+    GuestBuild {
+        output: "undeliverable_1.elf",
+        sources: &["pc_entry.S", "undeliverable.c"],
+        script: "pc.ld",
+        defines: &["-DVARIANT=1"],
+    },
+    GuestBuild {
+        output: "undeliverable_2.elf",
+        sources: &["pc_entry.S", "undeliverable.c"],
+        script: "pc.ld",
+        defines: &["-DVARIANT=2"],
+    },
+    GuestBuild {
+        output: "undeliverable_3.elf",
+        sources: &["pc_entry.S", "undeliverable.c"],
+        script: "pc.ld",
+        defines: &["-DVARIANT=3"],
+    },
+    GuestBuild {
+        output: "undeliverable_4.elf",
+        sources: &["pc_entry.S", "undeliverable.c"],
+        script: "pc.ld",
+        defines: &["-DVARIANT=4"],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).

@@ -464,6 +464,18 @@ pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
 /// The line [`SERIAL_ECHO`] prints once it waits for input.
 pub const SERIAL_ECHO_READY: &str = "serial-echo: ready\n";
 
+/// A periodic LAPIC timer with an illegal vector (5), a 2M-iteration loop,
+/// then `sti; hlt`: must end idle ("nothing can wake it") without timer kicks.
+pub const UNDELIVERABLE_LAPIC_VECTOR: &[u8] = guest_elf!("undeliverable_1.elf");
+/// A periodic PIT with the PIC never initialised, then `sti; hlt`: idle at once.
+pub const UNDELIVERABLE_PIT_NO_PIC: &[u8] = guest_elf!("undeliverable_2.elf");
+/// PIT IRQ0 taken once and never EOI'd, then `sti; hlt`: idle at once, last vector 0x20.
+pub const UNDELIVERABLE_NO_EOI: &[u8] = guest_elf!("undeliverable_3.elf");
+/// CR8 = 15 blocks a LAPIC timer at 0x20; the LAPIC TPR must read 0xF0;
+/// writing TPR 0 through MMIO must make CR8 read 0 and let the timer in
+/// ("undeliverable: timer in with cr8 0"); exits 0.
+pub const CR8_TPR: &[u8] = guest_elf!("undeliverable_4.elf");
+
 /// PVH test guest (`pc_entry.S` + `pvh_check.c`, `pc.ld`), a 64-bit-class
 /// ELF: boot it with PVH forced (its ELF entry is the runtime's 64-bit
 /// Seraph entry), command line [`PVH_CHECK_CMDLINE`] and module
