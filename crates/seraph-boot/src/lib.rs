@@ -32,6 +32,8 @@ pub mod pc_layout;
 pub mod placement;
 pub mod plan;
 pub mod protocol_error;
+#[cfg(test)]
+mod protocol_tests;
 pub mod pvh;
 mod writing;
 
