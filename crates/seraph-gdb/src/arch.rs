@@ -287,3 +287,100 @@ impl Arch for SeraphX86_64 {
 /// features (register names as gdb expects them) and a Seraph-V feature
 /// with the control registers and EFER (named as QEMU names them).
 pub const TARGET_XML: &str = include_str!("target.xml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The XML's registers, in order: (name, bitsize).
+    fn xml_regs() -> Vec<(String, usize)> {
+        TARGET_XML
+            .split("<reg ")
+            .skip(1)
+            .map(|r| {
+                let attr = |name: &str| {
+                    let start = r.find(&format!("{name}=\"")).map(|i| i + name.len() + 2);
+                    let value = start.and_then(|s| r.get(s..)).unwrap_or("");
+                    value.split('"').next().unwrap_or("").to_string()
+                };
+                (attr("name"), attr("bitsize").parse().unwrap_or(0))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn target_description_matches_the_register_layout() {
+        let regs = xml_regs();
+        assert_eq!(regs.len(), NUM_REGS);
+        for (n, (name, bits)) in regs.iter().enumerate() {
+            let reg = Reg::from_number(n).unwrap();
+            assert_eq!(reg.size() * 8, *bits, "register {n} ({name})");
+        }
+        let names: Vec<&str> = regs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[16], "rip");
+        assert_eq!(names[17], "eflags");
+        assert_eq!(names[18..24], ["cs", "ss", "ds", "es", "fs", "gs"]);
+        assert_eq!(
+            names[57..],
+            [
+                "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4", "cr8", "efer"
+            ]
+        );
+        for feature in [
+            "org.gnu.gdb.i386.core",
+            "org.gnu.gdb.i386.sse",
+            "org.gnu.gdb.i386.segments",
+        ] {
+            assert!(TARGET_XML.contains(&format!("<feature name=\"{feature}\">")));
+        }
+    }
+
+    #[test]
+    fn registers_round_trip_through_the_g_packet() {
+        let mut regs = GdbRegs::default();
+        regs.state.regs.rax = 0x1122_3344_5566_7788;
+        regs.state.regs.r15 = 15;
+        regs.state.regs.rip = 0xffff_ffff_8000_1000;
+        regs.state.regs.rflags = 0x246;
+        regs.state.sregs.cs.selector = 8;
+        regs.state.sregs.gs.selector = 0x2b;
+        regs.state.sregs.fs.base = 0xdead;
+        regs.state.sregs.cr3 = 0x1000;
+        regs.state.sregs.efer = 0xd01;
+        let mut bytes = Vec::new();
+        let mut unavailable = 0;
+        regs.gdb_serialize(|b| match b {
+            Some(b) => bytes.push(b),
+            None => {
+                unavailable += 1;
+                bytes.push(0);
+            }
+        });
+        assert_eq!(unavailable, 8 * 10 + 8 * 4 + 16 * 16 + 4);
+        assert_eq!(bytes[..8], 0x1122_3344_5566_7788u64.to_le_bytes());
+        let mut back = GdbRegs::default();
+        back.gdb_deserialize(&bytes).unwrap();
+        assert_eq!(back, regs);
+        // Wrong sizes are refused.
+        assert!(back.gdb_deserialize(&bytes[1..]).is_err());
+        bytes.push(0);
+        assert!(back.gdb_deserialize(&bytes).is_err());
+        assert!(GdbRegId::from_raw_id(NUM_REGS).is_none());
+    }
+
+    #[test]
+    fn selectors_and_x87_registers_are_not_writable() {
+        let mut state = CpuState::default();
+        state.sregs.cs.selector = 8;
+        assert!(Reg::Selector(0).set(&mut state, 8).is_ok());
+        assert!(Reg::Selector(0).set(&mut state, 0x10).is_err());
+        assert!(Reg::Unavailable(10).set(&mut state, 0).is_err());
+        Reg::Eflags.set(&mut state, 0x200).unwrap();
+        assert_eq!(state.regs.rflags, 0x202, "bit 1 stays set");
+        Reg::Cr3.set(&mut state, 0x5000).unwrap();
+        assert_eq!(state.sregs.cr3, 0x5000);
+        assert_eq!(le_value(&[1, 2]), Some(0x0201));
+        assert_eq!(le_value(&[0; 9]), None);
+        assert_eq!(le_value(&[]), None);
+    }
+}

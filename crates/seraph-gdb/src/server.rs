@@ -23,6 +23,11 @@ const POLL: Duration = Duration::from_millis(10);
 /// Packets gdbstub could not parse, answered with an error, before the
 /// session is given up.
 const MAX_RESTARTS: u32 = 1000;
+/// Frames held while the guest runs before the server stops reading.
+const MAX_HELD: usize = 256;
+/// Chunks read from the socket and not yet filtered (the reader thread
+/// waits, and TCP pushes back, beyond this).
+const MAX_CHUNKS: usize = 16;
 /// A client that does not read its replies for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -173,7 +178,9 @@ impl Input {
             return Some(b);
         }
         let is_ctrl_c = |f: &Frame| matches!(f, Frame::Forward(b) if b.as_slice() == [0x03]);
-        if !self.frames.iter().any(is_ctrl_c) && !self.closed {
+        // A client that floods packets while the guest runs is not read
+        // further (TCP pushes back) until the guest stops.
+        if !self.frames.iter().any(is_ctrl_c) && !self.closed && self.frames.len() < MAX_HELD {
             self.receive(Some(Duration::ZERO));
         }
         let at = self.frames.iter().position(is_ctrl_c)?;
@@ -190,7 +197,7 @@ pub fn serve(stream: TcpStream, target: &mut dyn DebugTarget) -> Result<SessionE
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut reader = stream.try_clone()?;
     let mut conn = stream.try_clone()?;
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(MAX_CHUNKS);
     let reader_thread = thread::Builder::new()
         .name("seraph-gdb-reader".into())
         .spawn(move || {

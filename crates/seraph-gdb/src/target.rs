@@ -190,3 +190,39 @@ pub trait DebugTarget: Send {
 
 /// Number of hardware slots the server hands out (x86 DR0-DR3).
 pub const SLOTS: usize = HW_SLOTS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seraph_hypervisor::HwBreakpoint;
+
+    #[test]
+    fn debug_causes_become_stop_events() {
+        let mut debug = GuestDebug::default();
+        debug.hw[2] = Some(HwBreakpoint {
+            addr: 0x5000,
+            kind: HwBreakKind::Write,
+            len: 8,
+        });
+        let ev = |c| StopEvent::from_debug_cause(c, &debug);
+        assert_eq!(ev(DebugCause::SingleStep), StopEvent::Step);
+        assert_eq!(ev(DebugCause::HwBreakpoint(0)), StopEvent::Breakpoint);
+        assert_eq!(ev(DebugCause::SoftwareBreakpoint), StopEvent::Breakpoint);
+        assert_eq!(
+            ev(DebugCause::Watchpoint(2)),
+            StopEvent::Watchpoint {
+                addr: 0x5000,
+                kind: HwBreakKind::Write
+            }
+        );
+        assert_eq!(ev(DebugCause::Watchpoint(7)), StopEvent::Breakpoint);
+        assert_eq!(ev(DebugCause::Unknown), StopEvent::Breakpoint);
+        debug.single_step = true;
+        assert_eq!(
+            StopEvent::from_debug_cause(DebugCause::Unknown, &debug),
+            StopEvent::Step
+        );
+        assert_eq!(TerminateReason::TripleFault.signal(), 11);
+        assert_eq!(DebugError::Unmapped { addr: 1 }.errno(), 14);
+    }
+}

@@ -5,7 +5,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use common::*;
 use seraph_gdb::SessionEnd;
@@ -199,4 +201,55 @@ fn detach_lets_the_guest_run_on_and_kill_ends_it() {
     let (fake, end) = finish(server);
     assert_eq!(end.unwrap(), SessionEnd::Killed);
     assert!(fake.killed);
+}
+
+#[test]
+fn ctrl_c_in_gdb_stops_the_running_guest() {
+    let fake = FakeTarget::new(Ending::Spin);
+    let resumed = fake.resumed.clone();
+    let (addr, server) = start(fake);
+    let mut args: Vec<String> = ["-batch", "-nx"].map(String::from).to_vec();
+    for c in [
+        "set architecture i386:x86-64".to_string(),
+        format!("target remote {addr}"),
+        "continue".into(),
+        "p/x $pc".into(),
+        "detach".into(),
+    ] {
+        args.push("-ex".into());
+        args.push(c);
+    }
+    let child = Command::new("gdb")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run gdb ({e}): install it (Debian package `gdb`)"));
+    // Once the guest runs, Ctrl-C (SIGINT) the gdb process, as a user would.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !resumed.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "gdb never continued the guest");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+    assert!(status.success());
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("gdb: {e}"));
+    let out = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("--- gdb output ---\n{out}\n---");
+    has(&out, "Program received signal SIGINT, Interrupt.");
+    has(&out, &format!("$1 = {:#x}", ENTRY + EXIT_INDEX * INSN));
+    has(&out, "[Inferior 1 (process 1) detached]");
+    let (fake, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Detached);
+    assert!(fake.detached);
 }

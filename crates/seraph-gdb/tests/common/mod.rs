@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -69,6 +71,8 @@ pub struct FakeTarget {
     pub killed: bool,
     pub resumes: usize,
     pub instructions: u64,
+    /// Set on every resume: a test thread can see that gdb let the guest run.
+    pub resumed: Arc<AtomicBool>,
 }
 
 impl FakeTarget {
@@ -107,6 +111,7 @@ impl FakeTarget {
             killed: false,
             resumes: 0,
             instructions: 0,
+            resumed: Arc::new(AtomicBool::new(false)),
         };
         let _ = fake.write_memory(COUNTER, &COUNTER_START.to_le_bytes());
         let mut text = GREETING_TEXT.as_bytes().to_vec();
@@ -256,6 +261,7 @@ impl DebugTarget for FakeTarget {
             return Err(DebugError::Gone);
         }
         self.resumes += 1;
+        self.resumed.store(true, Ordering::SeqCst);
         self.running = Some(mode);
         self.first_after_resume = true;
         Ok(())
