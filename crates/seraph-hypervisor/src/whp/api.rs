@@ -107,6 +107,8 @@ type GetCpuidOutput = unsafe extern "system" fn(
     u32,
     *mut WHV_CPUID_OUTPUT,
 ) -> HRESULT;
+type QueryDirtyBitmap =
+    unsafe extern "system" fn(WHV_PARTITION_HANDLE, u64, u64, *mut u64, u32) -> HRESULT;
 type EmulatorCreate =
     unsafe extern "system" fn(*const WHV_EMULATOR_CALLBACKS, *mut *mut c_void) -> HRESULT;
 type EmulatorDestroy = unsafe extern "system" fn(*const c_void) -> HRESULT;
@@ -142,8 +144,10 @@ pub struct Api {
     pub cancel_run_virtual_processor: VpFlagsOp,
     pub get_registers: GetRegisters,
     pub set_registers: SetRegisters,
-    /// Optional: Windows 10 builds before it lack this export.
+    /// Optional: Windows 10 builds before 20H2 lack this export.
     pub get_cpuid_output: Option<GetCpuidOutput>,
+    /// Optional: `WHvQueryGpaRangeDirtyBitmap`, for `Vm::enable_dirty_log`.
+    pub query_dirty_bitmap: Option<QueryDirtyBitmap>,
     pub emulator_create: EmulatorCreate,
     pub emulator_destroy: EmulatorDestroy,
     pub emulator_try_io: EmulatorTryIo,
@@ -154,6 +158,7 @@ impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api")
             .field("get_cpuid_output", &self.get_cpuid_output.is_some())
+            .field("query_dirty_bitmap", &self.query_dirty_bitmap.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -216,6 +221,10 @@ fn load() -> std::result::Result<Api, String> {
         // SAFETY: the export has the signature `GetCpuidOutput`.
         unsafe { std::mem::transmute::<unsafe extern "system" fn() -> isize, GetCpuidOutput>(f) }
     });
+    let query_dirty_bitmap = symbol(p, "WHvQueryGpaRangeDirtyBitmap\0").map(|f| {
+        // SAFETY: the export has the signature `QueryDirtyBitmap`.
+        unsafe { std::mem::transmute::<unsafe extern "system" fn() -> isize, QueryDirtyBitmap>(f) }
+    });
     Ok(Api {
         get_capability: resolve!(p, PLATFORM_DLL, "WHvGetCapability", GetCapability),
         create_partition: resolve!(p, PLATFORM_DLL, "WHvCreatePartition", CreatePartition),
@@ -252,6 +261,7 @@ fn load() -> std::result::Result<Api, String> {
             SetRegisters
         ),
         get_cpuid_output,
+        query_dirty_bitmap,
         emulator_create: resolve!(
             e,
             EMULATION_DLL,

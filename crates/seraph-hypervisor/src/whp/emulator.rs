@@ -295,7 +295,7 @@ mod tests {
             host_addr: page.as_mut_ptr(),
         };
         // SAFETY: `page` outlives the table in each test.
-        unsafe { r.insert(&region) };
+        unsafe { r.insert(&region, false) };
         r
     }
 

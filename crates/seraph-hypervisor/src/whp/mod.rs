@@ -35,6 +35,7 @@ pub mod api;
 pub mod config;
 pub mod cpuid;
 pub mod debug;
+pub mod dirty;
 mod emulator;
 pub mod events;
 pub mod hresult;

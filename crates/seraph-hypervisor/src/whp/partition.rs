@@ -6,20 +6,21 @@ use std::sync::{Arc, Mutex, RwLock};
 use windows_sys::Win32::System::Hypervisor::{
     WHV_CAPABILITY, WHV_CPUID_OUTPUT, WHV_PARTITION_HANDLE, WHV_PARTITION_PROPERTY_CODE,
     WHvCapabilityCodeExtendedVmExits, WHvCapabilityCodeHypervisorPresent,
-    WHvMapGpaRangeFlagExecute, WHvMapGpaRangeFlagRead, WHvMapGpaRangeFlagWrite,
-    WHvPartitionPropertyCodeCpuidExitList, WHvPartitionPropertyCodeExceptionExitBitmap,
-    WHvPartitionPropertyCodeExtendedVmExits, WHvPartitionPropertyCodeLocalApicEmulationMode,
-    WHvPartitionPropertyCodeProcessorCount, WHvPartitionPropertyCodeX64MsrExitBitmap,
-    WHvX64LocalApicEmulationModeNone,
+    WHvMapGpaRangeFlagExecute, WHvMapGpaRangeFlagRead, WHvMapGpaRangeFlagTrackDirtyPages,
+    WHvMapGpaRangeFlagWrite, WHvPartitionPropertyCodeCpuidExitList,
+    WHvPartitionPropertyCodeExceptionExitBitmap, WHvPartitionPropertyCodeExtendedVmExits,
+    WHvPartitionPropertyCodeLocalApicEmulationMode, WHvPartitionPropertyCodeProcessorCount,
+    WHvPartitionPropertyCodeX64MsrExitBitmap, WHvX64LocalApicEmulationModeNone,
 };
 
 use super::api::{Api, api, optional_function_message};
+use super::dirty::{self, WhpDirtyLog};
 use super::hresult::check;
 use super::regions::{Mapping, Regions};
 use super::vcpu::WhpVcpu;
 use super::{config, cpuid, debug, plan};
 use crate::x86::CpuidEntry;
-use crate::{Hypervisor, HypervisorError, MemoryRegion, Result, Vm, VmConfig};
+use crate::{DirtyLog, Hypervisor, HypervisorError, MemoryRegion, Result, Vm, VmConfig};
 
 /// An owned partition handle; deleted when the last user (VM, vCPU or
 /// kicker) drops it. [`WhpVm`] unmaps guest memory when it goes, so a
@@ -149,6 +150,28 @@ impl Partition {
             WHvPartitionPropertyCodeExceptionExitBitmap,
             &debug::partition_exception_bitmap(&all),
             "WHvSetPartitionProperty(ExceptionExitBitmap)",
+        )
+    }
+
+    fn map(&self, r: &MemoryRegion, track_dirty: bool) -> Result<()> {
+        let mut flags =
+            WHvMapGpaRangeFlagRead | WHvMapGpaRangeFlagWrite | WHvMapGpaRangeFlagExecute;
+        if track_dirty {
+            flags |= WHvMapGpaRangeFlagTrackDirtyPages;
+        }
+        check(
+            // SAFETY: `map_memory`'s caller guarantees host_addr..+size is
+            // mapped, writable host memory valid for the VM's life.
+            unsafe {
+                (self.api.map_gpa_range)(
+                    self.handle,
+                    r.host_addr.cast_const().cast(),
+                    r.guest_addr,
+                    r.size,
+                    flags,
+                )
+            },
+            "WHvMapGpaRange",
         )
     }
 
@@ -348,26 +371,71 @@ impl Vm for WhpVm {
         let Some(new) = plan.map else {
             return Ok(()); // size 0 deletes the slot, as on KVM
         };
-        let flags = WHvMapGpaRangeFlagRead | WHvMapGpaRangeFlagWrite | WHvMapGpaRangeFlagExecute;
-        check(
-            // SAFETY: the caller guarantees host_addr..+size is mapped, writable
-            // and stays valid for the VM's life (the trait's contract); WhpVm
-            // unmaps it when it drops.
-            unsafe {
-                (p.api.map_gpa_range)(
-                    p.handle,
-                    new.host_addr.cast_const().cast(),
-                    new.guest_addr,
-                    new.size,
-                    flags,
-                )
-            },
-            "WHvMapGpaRange",
-        )?;
-        // SAFETY: as above: the memory stays valid until WhpVm::drop takes
-        // the mapping out of the table again.
-        unsafe { regions.insert(&new) };
+        if let Err(e) = p.map(&new, plan.track_dirty) {
+            if let Some(old) = plan.unmap {
+                // Put the slot back as it was (its memory is still the
+                // caller's, valid for the VM's life); if even that fails the
+                // slot stays unmapped and the table says so.
+                let restored = old.as_region();
+                if p.map(&restored, old.dirty_tracking).is_ok() {
+                    // SAFETY: as below, for the slot's previous memory.
+                    unsafe { regions.insert(&restored, old.dirty_tracking) };
+                }
+            }
+            return Err(e);
+        }
+        // SAFETY: the caller guarantees host_addr..+size is mapped, writable
+        // and stays valid for the VM's life (the trait's contract); WhpVm
+        // takes the mapping out of the table (and unmaps it) when it drops.
+        unsafe { regions.insert(&new, plan.track_dirty) };
         Ok(())
+    }
+
+    fn enable_dirty_log(&mut self, slot: u32) -> Result<Arc<dyn DirtyLog>> {
+        let p = &self.partition;
+        if p.api.query_dirty_bitmap.is_none() {
+            return Err(HypervisorError::Unsupported(optional_function_message(
+                "WHvQueryGpaRangeDirtyBitmap",
+                "Windows 10 version 1809 or later",
+            )));
+        }
+        let mut regions = p
+            .regions
+            .write()
+            .map_err(|_| HypervisorError::Invalid("memory map poisoned".into()))?;
+        let Some(m) = regions.get(slot) else {
+            return Err(HypervisorError::Invalid(format!("no memory slot {slot}")));
+        };
+        if dirty::bitmap_words(m.size).is_none() {
+            return Err(HypervisorError::Invalid(format!(
+                "memory slot {slot} is too large for a dirty bitmap"
+            )));
+        }
+        if !m.dirty_tracking {
+            // WHP sets tracking when a range is mapped: map the slot again.
+            p.unmap(&m)?;
+            regions.remove(slot);
+            let region = m.as_region();
+            if let Err(e) = p.map(&region, true) {
+                // Put the untracked mapping back; if even that fails the
+                // slot stays unmapped and the table says so.
+                if p.map(&region, false).is_ok() {
+                    // SAFETY: the same host memory `map_memory` mapped for
+                    // this slot, valid for the VM's life under its contract.
+                    unsafe { regions.insert(&region, false) };
+                }
+                return Err(e);
+            }
+            // SAFETY: as above.
+            unsafe { regions.insert(&region, true) };
+        }
+        Ok(Arc::new(WhpDirtyLog {
+            api: p.api,
+            partition: Arc::clone(p),
+            slot,
+            guest_addr: m.guest_addr,
+            size: m.size,
+        }))
     }
 
     fn create_vcpu(&mut self, id: u32) -> Result<WhpVcpu> {

@@ -59,19 +59,23 @@ pub struct Mapping {
     pub size: u64,
     /// Host virtual address of the first byte.
     pub host_addr: usize,
+    /// Mapped with dirty-page tracking (`Vm::enable_dirty_log`).
+    pub dirty_tracking: bool,
 }
 
 impl Mapping {
-    fn from_region(r: &MemoryRegion) -> Self {
+    fn from_region(r: &MemoryRegion, dirty_tracking: bool) -> Self {
         Mapping {
             slot: r.slot,
             guest_addr: r.guest_addr,
             size: r.size,
             host_addr: r.host_addr as usize,
+            dirty_tracking,
         }
     }
 
-    fn as_region(&self) -> MemoryRegion {
+    /// The mapping as the region it was made from.
+    pub fn as_region(&self) -> MemoryRegion {
         MemoryRegion {
             slot: self.slot,
             guest_addr: self.guest_addr,
@@ -98,6 +102,8 @@ pub struct MapPlan {
     pub unmap: Option<Mapping>,
     /// The new mapping (none when the request deletes the slot).
     pub map: Option<MemoryRegion>,
+    /// Map it with dirty-page tracking: the slot it replaces had it.
+    pub track_dirty: bool,
 }
 
 /// The slots of one partition.
@@ -111,8 +117,13 @@ impl Regions {
     /// mapping does not count: it is being replaced). Size 0 deletes the slot.
     pub fn plan(&self, region: &MemoryRegion) -> Result<MapPlan, String> {
         let unmap = self.list.iter().find(|m| m.slot == region.slot).copied();
+        let track_dirty = unmap.is_some_and(|m| m.dirty_tracking);
         if region.size == 0 {
-            return Ok(MapPlan { unmap, map: None });
+            return Ok(MapPlan {
+                unmap,
+                map: None,
+                track_dirty,
+            });
         }
         let others: Vec<MemoryRegion> = self
             .list
@@ -129,6 +140,7 @@ impl Regions {
         Ok(MapPlan {
             unmap,
             map: Some(*region),
+            track_dirty,
         })
     }
 
@@ -143,8 +155,20 @@ impl Regions {
     /// `region.host_addr..+region.size` must be readable and writable, and
     /// stay so until the slot is removed or [`Regions::take_all`] returns it:
     /// [`Regions::read`] and [`Regions::write`] copy through it.
-    pub unsafe fn insert(&mut self, region: &MemoryRegion) {
-        self.list.push(Mapping::from_region(region));
+    pub unsafe fn insert(&mut self, region: &MemoryRegion, dirty_tracking: bool) {
+        self.list.push(Mapping::from_region(region, dirty_tracking));
+    }
+
+    /// Slot `slot`'s mapping, if mapped.
+    pub fn get(&self, slot: u32) -> Option<Mapping> {
+        self.list.iter().find(|m| m.slot == slot).copied()
+    }
+
+    /// Marks slot `slot` as mapped with dirty tracking (after WHP remapped it).
+    pub fn set_dirty_tracking(&mut self, slot: u32) {
+        for m in self.list.iter_mut().filter(|m| m.slot == slot) {
+            m.dirty_tracking = true;
+        }
     }
 
     /// Removes and returns every mapping: after this no access reaches host memory.
@@ -241,7 +265,7 @@ mod tests {
             let plan = regions.plan(&r).unwrap();
             assert_eq!(plan.unmap, None);
             // SAFETY: the buffers outlive `regions`.
-            unsafe { regions.insert(&r) };
+            unsafe { regions.insert(&r, false) };
         }
         // Moving slot 1 onto slot 0's range fails the check, and the plan
         // never gets to unmap slot 1.
@@ -261,9 +285,15 @@ mod tests {
         let plan = regions.plan(&moved).unwrap();
         assert_eq!(plan.unmap.map(|m| m.slot), Some(1));
         assert_eq!(plan.map, Some(moved));
+        assert!(!plan.track_dirty);
         // Size 0 deletes.
         let del = regions.plan(&MemoryRegion { size: 0, ..fb }).unwrap();
         assert_eq!((del.unmap.map(|m| m.slot), del.map), (Some(1), None));
+        // A slot with dirty tracking keeps it when it is replaced.
+        regions.set_dirty_tracking(1);
+        assert!(regions.get(1).is_some_and(|m| m.dirty_tracking));
+        assert!(regions.plan(&moved).unwrap().track_dirty);
+        assert!(!regions.get(0).is_some_and(|m| m.dirty_tracking));
     }
 
     #[test]
@@ -272,7 +302,7 @@ mod tests {
         let mut regions = Regions::default();
         let ram = region(0, 0x20_0000, &mut a);
         // SAFETY: `a` outlives `regions`.
-        unsafe { regions.insert(&ram) };
+        unsafe { regions.insert(&ram, false) };
         assert!(regions.write(0x20_1FFE, &[0xAA, 0xBB]));
         let mut back = [0u8; 2];
         assert!(regions.read(0x20_1FFE, &mut back));
@@ -293,11 +323,16 @@ mod tests {
         let mut regions = Regions::default();
         // SAFETY: the buffers outlive `regions`.
         unsafe {
-            regions.insert(&region(3, 0, &mut a));
-            regions.insert(&region(4, 0x8000, &mut b));
+            regions.insert(&region(3, 0, &mut a), false);
+            regions.insert(&region(4, 0x8000, &mut b), true);
         }
         let all = regions.take_all();
-        assert_eq!(all.iter().map(|m| m.slot).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(
+            all.iter()
+                .map(|m| (m.slot, m.dirty_tracking))
+                .collect::<Vec<_>>(),
+            [(3, false), (4, true)]
+        );
         assert!(regions.is_empty());
         assert!(!regions.read(0, &mut [0u8; 1]));
         assert!(!regions.write(0x8000, &[1]));

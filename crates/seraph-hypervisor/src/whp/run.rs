@@ -113,6 +113,8 @@ impl WhpVcpu {
             }
             DebugOutcome::Reinject(bits) => {
                 self.set_registers(&[(WHvRegisterPendingInterruption, reg64(bits))])?;
+                // The register is taken: queued events wait for the next exit.
+                self.state.interruption_pending = true;
                 Ok(None)
             }
         }

@@ -229,7 +229,12 @@ fn with_queued(mut ev: VcpuEvents, queue: &EventQueue) -> VcpuEvents {
 impl Vcpu for WhpVcpu {
     fn regs(&self) -> Result<Regs> {
         let v = self.get_registers(&registers::REGS_NAMES)?;
-        Ok(registers::regs_from_values(&v))
+        let mut regs = registers::regs_from_values(&v);
+        if self.tf_owned {
+            // Single-step's TF is the debugger's, not the guest's (as KVM hides it).
+            regs.rflags &= !debug::RFLAGS_TF;
+        }
+        Ok(regs)
     }
 
     fn set_regs(&mut self, regs: &Regs) -> Result<()> {
@@ -288,6 +293,10 @@ impl Vcpu for WhpVcpu {
     fn set_guest_debug(&mut self, cfg: &GuestDebug) -> Result<()> {
         self.partition
             .set_exception_exits(self.index, debug::exception_exit_bitmap(cfg))?;
+        if !cfg.enabled && !self.debug.enabled {
+            // Never debugged: the guest's own debug registers stay as they are.
+            return Ok(());
+        }
         let values = debug::debug_register_values(cfg);
         let pairs: Vec<_> = debug::DEBUG_REGISTER_NAMES
             .iter()
