@@ -26,6 +26,8 @@ pub mod detect;
 pub mod elf;
 pub mod error;
 pub mod linux;
+#[cfg(test)]
+mod linux_tests;
 mod load;
 pub mod memory_map;
 pub mod pc_layout;
@@ -35,6 +37,8 @@ pub mod protocol_error;
 #[cfg(test)]
 mod protocol_tests;
 pub mod pvh;
+#[cfg(test)]
+mod pvh_tests;
 mod writing;
 
 pub use boot_info::{BootInfo, MemoryDescriptor};
