@@ -4,8 +4,8 @@
 use windows_sys::Win32::System::Hypervisor::{
     WHV_RUN_VP_EXIT_CONTEXT, WHvRegisterInternalActivityState, WHvRegisterPendingEvent,
     WHvRegisterPendingInterruption, WHvRunVpExitReasonCanceled, WHvX64RegisterCr4,
-    WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterDr6, WHvX64RegisterRflags,
-    WHvX64RegisterXCr0,
+    WHvX64RegisterCr8, WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterDr6,
+    WHvX64RegisterRflags, WHvX64RegisterXCr0,
 };
 
 use super::cpuid::{self, CpuidState};
@@ -63,6 +63,10 @@ impl WhpVcpu {
                 plan::deliverability_notifications(window),
             ));
             self.window_armed = window;
+        }
+        if let Some(cr8) = self.cr8_pending.take() {
+            writes.push((WHvX64RegisterCr8, reg64(u64::from(cr8))));
+            self.state.cr8 = cr8;
         }
         if self.halted {
             self.halted = false;

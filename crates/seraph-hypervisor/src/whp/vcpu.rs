@@ -53,6 +53,8 @@ pub struct WhpVcpu {
     pub(super) resume_flag: bool,
     /// The last exit was `X64Halt`: wake the VP before the next entry.
     pub(super) halted: bool,
+    /// CR8 the VMM set for the next entry (`Vcpu::set_cr8`), not yet written.
+    pub(super) cr8_pending: Option<u8>,
 }
 
 // SAFETY: the emulator handle is an opaque pointer owned by this vCPU alone
@@ -129,6 +131,7 @@ impl WhpVcpu {
             tf_owned: false,
             resume_flag: false,
             halted: false,
+            cr8_pending: None,
         };
         vcpu.set_registers(&[(WHvX64RegisterPat, reg64(config::PAT_RESET))])?;
         Ok(vcpu)
@@ -254,7 +257,10 @@ impl Vcpu for WhpVcpu {
     fn set_special_regs(&mut self, sregs: &SpecialRegs) -> Result<()> {
         let values = registers::sregs_to_values(sregs);
         let pairs: Vec<_> = registers::SREGS_NAMES.iter().copied().zip(values).collect();
-        self.set_registers(&pairs)
+        self.set_registers(&pairs)?;
+        self.state.cr8 = (sregs.cr8 & 0xF) as u8;
+        self.cr8_pending = None;
+        Ok(())
     }
 
     fn set_cpuid(&mut self, entries: &[CpuidEntry]) -> Result<()> {
@@ -288,6 +294,17 @@ impl Vcpu for WhpVcpu {
 
     fn kicker(&self) -> Arc<dyn VcpuKick> {
         self.kick.clone()
+    }
+
+    fn cr8(&mut self) -> Result<u8> {
+        // Every exit context carries CR8: no register call.
+        Ok(self.cr8_pending.unwrap_or(self.state.cr8))
+    }
+
+    fn set_cr8(&mut self, cr8: u8) -> Result<()> {
+        // Written with the other entry writes, in one register call.
+        self.cr8_pending = Some(cr8 & 0xF);
+        Ok(())
     }
 
     fn set_guest_debug(&mut self, cfg: &GuestDebug) -> Result<()> {
