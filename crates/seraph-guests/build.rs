@@ -243,6 +243,25 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &[],
     },
+    // Aether NIC guests (issue #15): an e1000 driver on the PC runtime.
+    GuestBuild {
+        output: "aether_pair.elf",
+        sources: &["pc_entry.S", "aether_pair.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "aether_pair_irq.elf",
+        sources: &["pc_entry.S", "aether_pair.c"],
+        script: "pc.ld",
+        defines: &["-DAETHER_IRQ=1"],
+    },
+    GuestBuild {
+        output: "aether_ping.elf",
+        sources: &["pc_entry.S", "aether_ping.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
     // Boot-protocol guests (issue #17): a PVH guest on the PC runtime, and
     // the tiny bzImage kernel (made flat by OBJCOPIES below).
     GuestBuild {
@@ -293,6 +312,25 @@ const GUESTS: &[GuestBuild] = &[
         sources: &["pc_entry.S", "undeliverable.c"],
         script: "pc.ld",
         defines: &["-DVARIANT=4"],
+    },
+    // Atlas disk (seraph-nvme): the NVMe driver guest and its variants.
+    GuestBuild {
+        output: "nvme_driver.elf",
+        sources: &["pc_entry.S", "nvme_driver.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "nvme_driver_readonly.elf",
+        sources: &["pc_entry.S", "nvme_driver.c"],
+        script: "pc.ld",
+        defines: &["-DNVME_READONLY=1"],
+    },
+    GuestBuild {
+        output: "nvme_driver_msix.elf",
+        sources: &["pc_entry.S", "nvme_driver.c"],
+        script: "pc.ld",
+        defines: &["-DNVME_MSIX=1"],
     },
 ];
 

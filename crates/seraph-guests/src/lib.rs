@@ -446,6 +446,64 @@ pub const PC_SELFTEST: &[u8] = guest_elf!("pc_selftest.elf");
 /// The last COM1 line of [`PC_SELFTEST`] when every step passed.
 pub const PC_SELFTEST_OK: &str = "pc-selftest: ok\n";
 
+/// Aether NIC pair guest, polling (`aether_pair.c` on the PC runtime; boots
+/// under the Seraph protocol and as a PVH kernel, e.g. QEMU with `-device
+/// e1000`). Finds 8086:100E on PCI bus 0, resets it, reads the MAC through
+/// EERD (checks RAL0/RAH0 and the 0xBABA checksum), sets up both rings. The
+/// guest whose MAC ends in 00:01 sends [`AETHER_PAIR_FRAMES`] numbered
+/// Aether frames (EtherType 0x88B5, 60-1514 bytes) and checks every byte of
+/// each echo; any other guest checks and echoes them. Ends with
+/// `aether-pair: sender ok 1000 frames` or `aether-pair: echo ok 1000
+/// frames` and exit 0; failures print `aether-pair: FAILED ...` and exit 10-39.
+pub const AETHER_PAIR: &[u8] = guest_elf!("aether_pair.elf");
+
+/// [`AETHER_PAIR`] driven by INTx through the 8259 PIC (line from config
+/// 0x3C, vectors 0x20-0x2F, a 100 Hz PIT tick for timeouts); its lines end
+/// with ` irqs <n>` and it fails (22) if no NIC interrupt arrived.
+pub const AETHER_PAIR_IRQ: &[u8] = guest_elf!("aether_pair_irq.elf");
+
+/// Frames the [`AETHER_PAIR`] sender sends.
+pub const AETHER_PAIR_FRAMES: u32 = 1000;
+
+/// Aether NIC guest answering ARP and ICMP echo for 10.99.0.2 (polling);
+/// after 3 echo replies writes `aether-ping: ok` and exits 0.
+pub const AETHER_PING: &[u8] = guest_elf!("aether_ping.elf");
+
+/// The IPv4 address [`AETHER_PING`] answers for.
+pub const AETHER_PING_IP: &str = "10.99.0.2";
+
+/// The Atlas disk driver (`pc_entry.S` + `nvme_driver.c`, `pc.ld`; Seraph
+/// and PVH entry): finds an NVMe controller by class 01/08/02 on bus 0,
+/// brings it up (ASQ as two 32-bit halves, ACQ as one 64-bit write),
+/// identifies it, creates a 256-entry queue pair, checks that LBA 0 starts
+/// with [`NVME_HOST_PATTERN`], writes, flushes and reads back 64 KiB at LBA
+/// 64 through a chained PRP list, checks LBA Out of Range for reads past
+/// the end, increments the `ATLAS-RUN-<n>` counter at LBA 1 (flushed; line
+/// `nvme-driver: run <n>`), shuts the controller down and ends with
+/// [`NVME_DRIVER_OK`] and exit 0. A failure prints
+/// `nvme-driver: FAILED ...` and exits with its step number (1-9, 90/91
+/// for a lost or malformed completion). Polls its completions. Proven on
+/// QEMU's `-device nvme` (crates/seraph-nvme/tests/qemu_reference.rs).
+pub const NVME_DRIVER: &[u8] = guest_elf!("nvme_driver.elf");
+
+/// [`NVME_DRIVER`] for a read-only disk: instead of writing, expects
+/// Identify Namespace to report write protection and a Write to fail with
+/// Namespace is Write Protected (status 0x20); line
+/// `nvme-driver: read-only status ok`. (QEMU 7.2 does not report write
+/// protection: seraph-v only.)
+pub const NVME_DRIVER_READONLY: &[u8] = guest_elf!("nvme_driver_readonly.elf");
+
+/// [`NVME_DRIVER`] with MSI-X (enabled before the controller): admin CQ on
+/// vector 0 (IDT 0x50), I/O CQ 1 on vector 1 (IDT 0x51); both must
+/// interrupt (line `nvme-driver: msi-x vectors 0 and 1 ok`).
+pub const NVME_DRIVER_MSIX: &[u8] = guest_elf!("nvme_driver_msix.elf");
+
+/// What the host writes at the start of LBA 0 before booting [`NVME_DRIVER`].
+pub const NVME_HOST_PATTERN: &[u8] = b"ATLAS-HOST-PATTERN";
+
+/// The last COM1 line of [`NVME_DRIVER`] and its variants on success.
+pub const NVME_DRIVER_OK: &str = "nvme-driver: ok\n";
+
 /// Platform v2's PCI proof: enumerates bus 0, sizes and moves the PCI test
 /// device's BAR (and tries to put it over RAM), uses its I/O BAR and takes
 /// its INTx through the PIC; prints [`PCI_TESTDEV_OK`] and exits 0 (needs
