@@ -57,12 +57,12 @@ impl WhpVcpu {
             Injection::Nothing => {}
         }
         let window = self.window_wanted || internal_window;
-        if window != self.window_armed {
+        if self.window_armed != Some(window) {
             writes.push((
                 WHvX64RegisterDeliverabilityNotifications,
                 plan::deliverability_notifications(window),
             ));
-            self.window_armed = window;
+            self.window_armed = Some(window);
         }
         if let Some(cr8) = self.cr8_pending.take() {
             writes.push((WHvX64RegisterCr8, reg64(u64::from(cr8))));
@@ -208,8 +208,11 @@ impl WhpVcpu {
             let raw = translate::decode_exit(&self.exit.0);
             self.halted = matches!(raw, RawExit::Halt);
             if matches!(raw, RawExit::InterruptWindow) {
-                // The notification is one-shot: WHP cleared it with this exit.
-                self.window_armed = false;
+                // QEMU treats the notification as one-shot (cleared with
+                // this exit); WHP does not document it. Whatever it is now,
+                // the next entry writes the wanted value again, so a
+                // notification left set cannot fire forever.
+                self.window_armed = None;
                 if !self.window_wanted {
                     continue; // our own window, for a queued interrupt
                 }

@@ -43,7 +43,9 @@ pub struct WhpVcpu {
     pub(super) emulation: Option<Emulation>,
     pub(super) cpuid: Option<Vec<CpuidEntry>>,
     pub(super) window_wanted: bool,
-    pub(super) window_armed: bool,
+    /// The interrupt-window notification as last written (`None`: unknown,
+    /// write it at the next entry).
+    pub(super) window_armed: Option<bool>,
     pub(super) buf: Vec<u8>,
     /// The guest-debug configuration.
     pub(super) debug: GuestDebug,
@@ -125,7 +127,7 @@ impl WhpVcpu {
             emulation: None,
             cpuid: None,
             window_wanted: false,
-            window_armed: false,
+            window_armed: Some(false),
             buf: vec![0; IO_BUFFER_LEN],
             debug: GuestDebug::default(),
             tf_owned: false,
