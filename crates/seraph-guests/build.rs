@@ -114,6 +114,12 @@ const GUESTS: &[GuestBuild] = &[
         defines: &[],
     },
     GuestBuild {
+        output: "serial_forever.elf",
+        sources: &["serial_flood.S"],
+        script: "tiny.ld",
+        defines: &["-DFOREVER=1"],
+    },
+    GuestBuild {
         output: "timer_kernel.elf",
         sources: &["entry.S", "timer_kernel.c"],
         script: "identity.ld",

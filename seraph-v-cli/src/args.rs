@@ -41,7 +41,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "screenshot")]
     pub no_screenshot: bool,
 
-    /// Where COM1 output goes: stdio, file:PATH or none.
+    /// Where COM1 output goes: stdio (which also reads stdin into COM1; on a
+    /// terminal, raw, with Ctrl-A x to quit), file:PATH or none.
     #[arg(long, value_name = "SINK", default_value = "stdio", value_parser = parse_serial)]
     pub serial: SerialArg,
 
@@ -57,9 +58,11 @@ pub struct Args {
     #[arg(long)]
     pub ascii: bool,
 
-    /// Consecutive HLTs at one RIP that end the run as idle.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub idle_hlts: u32,
+    /// Consecutive HLTs at one RIP that end the run as idle (default 100,
+    /// applied only while no terminal, display or network is attached;
+    /// given explicitly, it always applies).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub idle_hlts: Option<u32>,
 
     /// Print exit, device, interrupt and timing statistics at the end.
     #[arg(long)]

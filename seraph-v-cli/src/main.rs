@@ -9,6 +9,8 @@ mod kernel;
 mod out;
 mod paths;
 mod signals;
+#[cfg(unix)]
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -108,7 +110,19 @@ fn config_from(args: &Args) -> MachineConfig {
         print_to_stdout: true,
         timeout: args.timeout,
         debug: args.debug,
-        idle_hlts: args.idle_hlts,
+        idle_hlts: args.idle_hlts.unwrap_or(100),
+        idle_hlts_explicit: args.idle_hlts.is_some(),
+        stdin: match args.serial {
+            SerialArg::Stdio => {
+                use std::io::IsTerminal;
+                let tty = std::io::stdin().is_terminal();
+                Some(seraph_vmm::io::StdinOptions {
+                    escapes: tty,
+                    interactive: tty,
+                })
+            }
+            _ => None,
+        },
         map_heap: args.map_heap,
         timing: args.stats,
         ..MachineConfig::default()
@@ -177,15 +191,20 @@ fn run() -> Result<i32, Failure> {
     };
     paths::check_no_clobber(args.kernel.as_deref(), serial_path, screenshot.as_deref())?;
     let hypervisor = open_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
+    #[cfg(unix)]
+    let raw_terminal = (config.stdin.is_some()).then(terminal::RawTerminal::enter);
     let mut machine = Machine::new(&hypervisor, config, &kernel)?;
     signals.attach(machine.stop_handle());
     let report = machine.run()?;
+    #[cfg(unix)]
+    drop(raw_terminal);
 
     let (line, code) = match (&report.outcome, signals.received()) {
         (RunOutcome::Interrupted, Some(signal)) => (signal.report().to_owned(), signal.exit_code()),
         (outcome, _) => (outcome.to_string(), report.exit_code()),
     };
     out::report(&line);
+    let code = output_problems(&report, code);
     if args.stats {
         out::stderr(&report.stats.to_string());
     }
@@ -193,6 +212,32 @@ fn run() -> Result<i32, Failure> {
         write_framebuffer_outputs(&args, &machine)?;
     }
     Ok(code)
+}
+
+/// Reports output that could not be written (a serial log on a full disk,
+/// a reader too slow for the queue); a run that otherwise succeeded then
+/// exits 73, any other code is kept.
+fn output_problems(report: &seraph_vmm::RunReport, code: i32) -> i32 {
+    let o = &report.output;
+    if o.dropped > 0 {
+        out::report(&format!(
+            "warning: {} bytes of guest output dropped: stdout or the serial log did not keep up",
+            o.dropped
+        ));
+    }
+    if o.failed == 0 {
+        return code;
+    }
+    out::report(&format!(
+        "error: {} bytes of guest output could not be written ({})",
+        o.failed,
+        o.last_error.as_deref().unwrap_or("write error")
+    ));
+    if code == 0 {
+        exit_code::CANT_CREATE
+    } else {
+        code
+    }
 }
 
 /// The `--ascii` preview and the screenshot. The 3 MiB framebuffer is

@@ -1,5 +1,6 @@
 /*
  * SERIAL_FLOOD: write 100000 bytes 'x' to COM1, then EXIT 0.
+ * Built with -DFOREVER=1 (SERIAL_FOREVER): writes 'x' forever.
  * Polls LSR.THRE once per 16 bytes (the 16550's FIFO depth: THRE set means
  * the whole transmit FIFO is empty), then writes 16 bytes with plain OUTs.
  */
@@ -23,6 +24,10 @@ byte:
     jnz     byte
     dec     %esi
     jnz     burst
+#ifdef FOREVER
+    mov     $(FLOOD_BYTES / FIFO_DEPTH), %esi
+    jmp     burst
+#endif
     EXIT    0
     HALT_FOREVER
 

@@ -109,6 +109,10 @@ pub const SPIN: &[u8] = guest_elf!("spin.elf");
 /// with status 0. No newline, no PRINT.
 pub const SERIAL_FLOOD: &[u8] = guest_elf!("serial_flood.elf");
 
+/// [`SERIAL_FLOOD`] that never stops: `'x'` to COM1 forever (for stalled
+/// readers and `--timeout`).
+pub const SERIAL_FOREVER: &[u8] = guest_elf!("serial_forever.elf");
+
 /// COM1 through string I/O: initialises COM1, writes
 /// [`expected::STRING_IO_LINE`] with one `rep outsb`, reads LSR four times
 /// with one `rep insb`, and EXITs with how many of those reads had THRE

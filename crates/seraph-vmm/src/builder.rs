@@ -193,7 +193,8 @@ impl<H: Hypervisor> Machine<H> {
         });
         let handle = spawn_serial_input(source, self.devices.serial.clone(), options, on_event)
             .map_err(VmmError::Thread)?;
-        self.devices.add_serial_input(handle.clone());
+        self.devices
+            .add_serial_input(handle.clone(), options.interactive);
         self.input = Some(handle.clone());
         Ok(handle)
     }

@@ -327,7 +327,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
     /// it, or nothing interactive could still deliver to the guest.
     fn hlt_heuristic_applies(&self) -> bool {
         let cfg = self.cx.config;
-        cfg.idle_hlts_explicit || !(cfg.keep_alive || self.cx.devices.has_open_input())
+        cfg.idle_hlts_explicit || !(cfg.keep_alive || self.cx.devices.has_interactive_input())
     }
 
     /// Decides what a HLT means: the end of the run if the guest is idle or

@@ -104,6 +104,9 @@ pub struct InputSource {
     /// True while the device would raise its interrupt for new input (the
     /// guest enabled it); `None` = always.
     pub enabled: Option<Box<dyn Fn() -> bool + Send>>,
+    /// A person (a terminal, a display) or a network peer is on the other
+    /// end: while it is open the `--idle-hlts` heuristic does not apply.
+    pub interactive: bool,
 }
 
 /// All devices of a machine.
@@ -310,12 +313,13 @@ impl Devices {
     }
 
     /// Registers stdin (or another reader) feeding COM1.
-    pub fn add_serial_input(&mut self, handle: InputHandle) {
+    pub fn add_serial_input(&mut self, handle: InputHandle, interactive: bool) {
         let serial = self.serial.clone();
         self.add_input(InputSource {
             line: IRQ_COM1,
             open: Box::new(move || handle.is_open()),
             enabled: Some(Box::new(move || lock(&serial).receive_interrupt_enabled())),
+            interactive,
         });
     }
 
@@ -473,10 +477,11 @@ impl Devices {
         })
     }
 
-    /// True if an input source is attached and still open (whatever the
-    /// guest did with its interrupt).
-    pub fn has_open_input(&self) -> bool {
-        self.inputs.iter().any(|s| (s.open)())
+    /// True if an interactive input source (a terminal, a display, a
+    /// network peer) is attached and still open, whatever the guest did with
+    /// its interrupt.
+    pub fn has_interactive_input(&self) -> bool {
+        self.inputs.iter().any(|s| s.interactive && (s.open)())
     }
 
     /// Answers an MSR read; `None` means the MSR does not exist (#GP).

@@ -16,6 +16,10 @@ pub struct StdinOptions {
     /// Interpret Ctrl-A x as "quit" (and Ctrl-A Ctrl-A as one Ctrl-A), as
     /// QEMU does on a terminal.
     pub escapes: bool,
+    /// The source is a person at a terminal: while it is open, the
+    /// `--idle-hlts` heuristic does not end the run (a pipe or a file is
+    /// not interactive: it still counts as able to wake the guest until EOF).
+    pub interactive: bool,
 }
 
 /// What an input thread reports.
@@ -186,7 +190,10 @@ mod tests {
         let h = spawn_serial_input(
             Box::new(&b"a\x01\x01b\x01xc"[..]),
             serial.clone(),
-            StdinOptions { escapes: true },
+            StdinOptions {
+                escapes: true,
+                interactive: true,
+            },
             Arc::new(|_| {}),
         )
         .unwrap();

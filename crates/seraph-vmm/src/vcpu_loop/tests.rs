@@ -327,6 +327,7 @@ impl InputSourceForTest {
             line,
             open: Box::new(|| true),
             enabled: None,
+            interactive: false,
         }
     }
 }
