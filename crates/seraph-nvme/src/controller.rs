@@ -528,6 +528,11 @@ impl PciDevice for NvmeController {
     }
 
     fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+        // Any access continues a budget-limited backlog (a polling guest
+        // reading CSTS makes progress even if no deadline is serviced).
+        if self.pending_work {
+            self.process();
+        }
         data.fill(0);
         if bar != 0 || data.len() > 8 {
             return;
@@ -540,6 +545,9 @@ impl PciDevice for NvmeController {
     }
 
     fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+        if self.pending_work {
+            self.process();
+        }
         if bar != 0 || data.is_empty() || data.len() > 8 {
             return;
         }
