@@ -229,7 +229,8 @@ impl DisplayServer {
         };
         Ok(DisplayHandle {
             shared,
-            threads: vec![pump, accept],
+            pump: Some(pump),
+            accept: Some(accept),
         })
     }
 }
@@ -237,7 +238,8 @@ impl DisplayServer {
 /// A running display server; [`DisplayHandle::shutdown`] (or drop) stops it.
 pub struct DisplayHandle {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    pump: Option<JoinHandle<()>>,
+    accept: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for DisplayHandle {
@@ -297,8 +299,15 @@ impl DisplayHandle {
     fn stop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.pump.wake();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+        if let Some(accept) = self.accept.take() {
+            // The accept thread sits in `accept` until a connection comes:
+            // make one. If even that fails, leave the thread rather than hang.
+            if server::wake_acceptor(self.shared.local_addr) {
+                let _ = accept.join();
+            }
         }
     }
 }

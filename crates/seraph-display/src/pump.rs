@@ -50,7 +50,7 @@ impl ViewerQueue {
     pub(crate) fn pop(&self) -> Option<Bytes> {
         let mut s = self.lock();
         let m = s.messages.pop_front()?;
-        s.bytes -= m.len();
+        s.bytes = s.bytes.saturating_sub(m.len());
         Some(m)
     }
 

@@ -2,7 +2,7 @@
 //! `max_connections` of them; beyond that a 503 from the accept thread.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
@@ -13,16 +13,29 @@ use crate::http::{self, ReadError, Request};
 
 /// The page, served from the binary.
 const PAGE: &str = include_str!("page.html");
-/// How often the accept loop looks for new connections and for shutdown.
-const ACCEPT_POLL: Duration = Duration::from_millis(10);
+/// How long the accept loop pauses after a failed accept (out of descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// How long a response may take to write to a slow reader.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Wakes an accept loop blocked in `accept` (after the shutdown flag is
+/// set) by connecting to it; false if that failed.
+pub(crate) fn wake_acceptor(addr: SocketAddr) -> bool {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
 
 pub(crate) fn spawn_acceptor(
     listener: TcpListener,
     shared: Arc<Shared>,
 ) -> io::Result<JoinHandle<()>> {
-    listener.set_nonblocking(true)?;
+    listener.set_nonblocking(false)?;
     thread::Builder::new()
         .name("display-accept".into())
         .spawn(move || accept_loop(&listener, &shared))
@@ -43,16 +56,16 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     while !shared.stopping() {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
-            // Nothing pending, or out of descriptors for now: look again soon.
+            // Out of descriptors for now, or an aborted handshake: try again.
             Err(_) => {
-                thread::sleep(ACCEPT_POLL);
+                thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
         };
-        connections.retain(|h| !h.is_finished());
-        if stream.set_nonblocking(false).is_err() {
-            continue;
+        if shared.stopping() {
+            break;
         }
+        connections.retain(|h| !h.is_finished());
         if active.load(Ordering::Acquire) >= shared.config.max_connections {
             shared.stats().refused += 1;
             refuse(stream);
