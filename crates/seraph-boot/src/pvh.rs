@@ -78,8 +78,10 @@ impl PvhImage {
         for ph in headers
             .phdrs
             .iter()
-            .filter(|p| p.p_type == PT_LOAD && p.memsz > 0)
+            .filter(|p| p.p_type == PT_LOAD && (p.memsz > 0 || p.filesz > 0))
         {
+            // Every PT_LOAD with file bytes is checked, even one with
+            // p_memsz = 0: linux-loader copies p_filesz bytes of each.
             Self::check_segment(ph, bytes.len(), ram_size)?;
             segments.push(*ph);
         }

@@ -251,6 +251,20 @@ fn malformed_pvh_notes_and_segments() {
                 ),
                 PvhError::OverlappingSegments { a: 1, b: 2 },
             ),
+            (
+                // File bytes with p_memsz = 0: linux-loader would copy them unchecked.
+                elf(
+                    class,
+                    0,
+                    &pvh_note(0x10_0000),
+                    &[(0x10_0000, 0x10, 0x2000), (0x8000, 0x10, 0)],
+                ),
+                PvhError::FileSizeExceedsMemSize {
+                    index: 2,
+                    filesz: 0x10,
+                    memsz: 0,
+                },
+            ),
         ];
         for (bytes, want) in cases {
             let got = parse(&bytes).unwrap_err();

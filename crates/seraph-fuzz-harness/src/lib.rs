@@ -12,6 +12,7 @@
 //! | target | code under test |
 //! |---|---|
 //! | `elf_boot` | ELF parse, boot plan, writing it into guest memory, memory-map validation |
+//! | `boot_protocols` | kernel detection, the PVH note and bzImage header parsers, loading what they accept |
 //! | `memory_map` | the memory-map builder from arbitrary claims, the validator, boot-info encoding |
 //! | `lapic`, `pit`, `pic`, `serial` | each device's register interface, driven by reads, writes and [`seraph_clock::FakeClock`] advances |
 //! | `hypercall` | hypercall dispatch with arbitrary registers against a fake guest |
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arm64_trap;
+pub mod boot_protocols;
 mod bytes;
 pub mod devices;
 pub mod elf_boot;
@@ -30,6 +32,7 @@ pub mod memory_map;
 pub mod nvme;
 
 pub use arm64_trap::arm64_trap;
+pub use boot_protocols::boot_protocols;
 pub use devices::{lapic, pic, pit, serial};
 pub use elf_boot::elf_boot;
 pub use hypercalls::{hypercall, page_walk};
@@ -43,6 +46,7 @@ pub type Target = fn(&[u8]);
 /// the corpus directory (`fuzz/corpus/<name>/`).
 pub const TARGETS: &[(&str, Target)] = &[
     ("elf_boot", elf_boot),
+    ("boot_protocols", boot_protocols),
     ("memory_map", memory_map),
     ("lapic", lapic),
     ("pit", pit),
