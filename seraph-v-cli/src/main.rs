@@ -225,13 +225,12 @@ fn output_problems(report: &seraph_vmm::RunReport, code: i32) -> i32 {
             o.dropped
         ));
     }
-    if o.failed == 0 {
+    // A closed stdout (`| head`) is the reader's choice, not an error.
+    let Some((bytes, error)) = &o.serial_log_failed else {
         return code;
-    }
+    };
     out::report(&format!(
-        "error: {} bytes of guest output could not be written ({})",
-        o.failed,
-        o.last_error.as_deref().unwrap_or("write error")
+        "error: {bytes} bytes of the serial log could not be written ({error})"
     ));
     if code == 0 {
         exit_code::CANT_CREATE

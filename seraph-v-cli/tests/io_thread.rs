@@ -111,6 +111,6 @@ fn a_serial_log_on_a_full_device_is_reported_with_73() {
         .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(73), "{err}");
-    assert!(err.contains("could not be written"), "{err}");
+    assert!(err.contains("serial log could not be written"), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
 }

@@ -158,6 +158,8 @@ impl<H: Hypervisor> Machine<H> {
             mem,
             console: Console::new(console_out, config.capture_limit),
             output: sinks.queue,
+            stdout_sink: sinks.stdout,
+            serial_log_sink: sinks.serial_file,
             input: None,
             config,
             plan,

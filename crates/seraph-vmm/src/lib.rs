@@ -38,6 +38,6 @@ mod vcpu_loop;
 pub use config::{MachineConfig, SerialSink};
 pub use control::{VcpuControl, VcpuEvent};
 pub use error::VmmError;
-pub use machine::{Machine, RunReport, StopHandle, StopReason};
+pub use machine::{Machine, OutputReport, RunReport, StopHandle, StopReason};
 pub use report::{IdleKind, RunOutcome, exit_code};
 pub use stats::RunStats;

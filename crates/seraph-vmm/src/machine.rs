@@ -21,7 +21,7 @@ use crate::deadline::DeadlineKicker;
 use crate::devices::Devices;
 use crate::error::VmmError;
 use crate::interrupts::VcpuThreadGuard;
-use crate::io::{InputHandle, OutputQueue, OutputStats};
+use crate::io::{InputHandle, OutputQueue, OutputStats, SinkId};
 use crate::report::RunOutcome;
 use crate::stats::RunStats;
 pub use crate::stop::{StopHandle, StopReason};
@@ -43,7 +43,18 @@ pub struct RunReport {
     /// The most recent PRINT hypercall output (bounded).
     pub print: Vec<u8>,
     /// Output dropped (a reader too slow) or refused (write errors).
-    pub output: OutputStats,
+    pub output: OutputReport,
+}
+
+/// What became of the guest's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputReport {
+    /// Bytes dropped because stdout or the serial log did not keep up.
+    pub dropped: u64,
+    /// Bytes stdout refused (a closed pipe: not an error for the run).
+    pub stdout_failed: u64,
+    /// Bytes the serial log file refused, and the last error (a full disk).
+    pub serial_log_failed: Option<(u64, String)>,
 }
 
 impl RunReport {
@@ -65,6 +76,8 @@ pub struct Machine<H: Hypervisor> {
     pub(crate) devices: Devices,
     pub(crate) console: Console,
     pub(crate) output: Option<OutputQueue>,
+    pub(crate) stdout_sink: Option<SinkId>,
+    pub(crate) serial_log_sink: Option<SinkId>,
     pub(crate) input: Option<InputHandle>,
     pub(crate) oracle: OracleClock,
     pub(crate) clock: HostClock,
@@ -207,9 +220,20 @@ impl<H: Hypervisor> Machine<H> {
         let output = match &self.output {
             Some(queue) => {
                 queue.drain(OUTPUT_DRAIN_LIMIT);
-                queue.stats()
+                let stats: OutputStats = queue.stats();
+                OutputReport {
+                    dropped: stats.dropped,
+                    stdout_failed: self
+                        .stdout_sink
+                        .and_then(|s| stats.failure(s))
+                        .map_or(0, |f| f.bytes),
+                    serial_log_failed: self
+                        .serial_log_sink
+                        .and_then(|s| stats.failure(s))
+                        .map(|f| (f.bytes, f.last_error.clone())),
+                }
             }
-            None => OutputStats::default(),
+            None => OutputReport::default(),
         };
         let outcome = match result {
             Ok(outcome) => outcome,

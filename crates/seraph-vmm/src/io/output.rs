@@ -23,15 +23,32 @@ struct Queue {
     quit: bool,
 }
 
+/// Write errors on one sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkFailure {
+    /// Bytes the sink refused.
+    pub bytes: u64,
+    /// The last error, as text.
+    pub last_error: String,
+}
+
 /// What happened to the output, for the run report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutputStats {
     /// Bytes dropped because the queue was full (the reader too slow).
     pub dropped: u64,
-    /// Bytes that a sink refused (write errors).
-    pub failed: u64,
-    /// The last write error, as text.
-    pub last_error: Option<String>,
+    /// Write errors per sink ([`SinkId`] index), for sinks that had any.
+    pub failures: Vec<(SinkId, SinkFailure)>,
+}
+
+impl OutputStats {
+    /// The failures of `sink`, if it had any.
+    pub fn failure(&self, sink: SinkId) -> Option<&SinkFailure> {
+        self.failures
+            .iter()
+            .find(|(s, _)| *s == sink)
+            .map(|(_, f)| f)
+    }
 }
 
 struct Shared {
@@ -41,8 +58,7 @@ struct Shared {
     /// Signalled when the queue becomes empty and idle.
     drained: Condvar,
     dropped: AtomicU64,
-    failed: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    failures: Mutex<Vec<(SinkId, SinkFailure)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,8 +85,7 @@ impl OutputQueue {
             more: Condvar::new(),
             drained: Condvar::new(),
             dropped: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            last_error: Mutex::new(None),
+            failures: Mutex::new(Vec::new()),
         });
         let theirs = shared.clone();
         let thread = std::thread::Builder::new()
@@ -117,8 +132,7 @@ impl OutputQueue {
     pub fn stats(&self) -> OutputStats {
         OutputStats {
             dropped: self.shared.dropped.load(Ordering::Relaxed),
-            failed: self.shared.failed.load(Ordering::Relaxed),
-            last_error: lock(&self.shared.last_error).clone(),
+            failures: lock(&self.shared.failures).clone(),
         }
     }
 }
@@ -160,11 +174,24 @@ fn run(shared: &Shared, mut sinks: Vec<Box<dyn Write + Send>>) {
             None => Err(io::Error::other("no such output")),
         };
         if let Err(e) = result {
-            shared
-                .failed
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            *lock(&shared.last_error) = Some(e.to_string());
+            record_failure(shared, sink, chunk.len(), &e);
         }
+    }
+}
+
+/// Adds a write error of `len` bytes to `sink`'s failures.
+fn record_failure(shared: &Shared, sink: SinkId, len: usize, error: &io::Error) {
+    let mut failures = lock(&shared.failures);
+    let at = match failures.iter().position(|(s, _)| *s == sink) {
+        Some(at) => at,
+        None => {
+            failures.push((sink, SinkFailure::default()));
+            failures.len() - 1
+        }
+    };
+    if let Some((_, entry)) = failures.get_mut(at) {
+        entry.bytes += len as u64;
+        entry.last_error = error.to_string();
     }
 }
 
@@ -291,7 +318,10 @@ mod tests {
         );
         q.writer(SinkId(1)).push(b"lost");
         assert!(q.drain(Duration::from_secs(10)));
-        assert_eq!(q.stats().failed, 4);
-        assert_eq!(q.stats().last_error.as_deref(), Some("no space"));
+        let stats = q.stats();
+        let failure = stats.failure(SinkId(1)).unwrap();
+        assert_eq!(failure.bytes, 4);
+        assert_eq!(failure.last_error, "no space");
+        assert!(stats.failure(SinkId(0)).is_none());
     }
 }
