@@ -122,11 +122,11 @@ impl EventQueue {
 /// the HLT state.
 pub const HALT_SUSPEND: u64 = 1 << 1;
 
-/// After an `X64Halt` exit the VP stays halt-suspended, and WHP does not
-/// deliver an injected interrupt to it (OpenVMM and QEMU clear the bit
-/// when they inject). The exit model is KVM's: the next `run` resumes the
-/// guest after the HLT, interrupt or not. This is the activity state to
-/// write for that, or `None` if the VP is not halted.
+/// A halt-suspended VP does not take an injected interrupt (QEMU and
+/// OpenVMM clear the bit when they inject, with the in-hypervisor APIC).
+/// The exit model is KVM's: the next `run` resumes the guest after the HLT,
+/// interrupt or not. If an `X64Halt` exit left the VP suspended, this is
+/// the activity state to write for that; `None` if it is not suspended.
 pub fn wake_from_halt(activity: u64) -> Option<u64> {
     (activity & HALT_SUSPEND != 0).then_some(activity & !HALT_SUSPEND)
 }

@@ -70,10 +70,7 @@ impl WhpVcpu {
         }
         if self.halted {
             self.halted = false;
-            let [activity] = self.get_registers(&[WHvRegisterInternalActivityState])?;
-            if let Some(awake) = events::wake_from_halt(value64(&activity)) {
-                writes.push((WHvRegisterInternalActivityState, reg64(awake)));
-            }
+            self.wake_from_halt();
         }
         if self.debug.single_step || self.tf_owned || self.resume_flag {
             let [rflags] = self.get_registers(&[WHvX64RegisterRflags])?;
@@ -88,6 +85,20 @@ impl WhpVcpu {
             self.resume_flag = false;
         }
         self.set_registers(&writes)
+    }
+
+    /// Clears `HaltSuspend` if the `X64Halt` exit left the VP suspended.
+    /// Best effort: with LAPIC emulation off the VP is most likely not
+    /// suspended at all, and a write to the activity register has been
+    /// reported refused (ACCESS_DENIED) in that mode, so a failure here
+    /// must not fail the run (see docs/windows.md).
+    fn wake_from_halt(&self) {
+        let Ok([activity]) = self.get_registers(&[WHvRegisterInternalActivityState]) else {
+            return;
+        };
+        if let Some(awake) = events::wake_from_halt(value64(&activity)) {
+            let _ = self.set_registers(&[(WHvRegisterInternalActivityState, reg64(awake))]);
+        }
     }
 
     /// Turns a #DB/#BP exception exit into `VmExit::Debug`, or gives the
