@@ -3,7 +3,9 @@
 //! `WHvEmulatorTryIoEmulation` / `TryMmioEmulation` call back for every
 //! port or memory access of the instruction and want a read's data at once,
 //! while this crate hands reads to the VMM as a [`crate::VmExit`] and gets
-//! the data at the next `run`. The bridge is replay:
+//! the data at the next `run`. Memory that a RAM slot backs never reaches
+//! the log: `emulator.rs` serves it from the host mapping. For ports and
+//! unbacked (MMIO) addresses the bridge is replay:
 //!
 //! 1. An emulation pass runs with a [`Replay`] log. A write the log has not
 //!    seen is recorded and succeeds. A read the log has not seen is recorded
@@ -20,7 +22,8 @@
 //! MMIO) takes N passes of growing length; a log beyond [`MAX_LOG`] accesses
 //! fails the emulation; reads batched for `rep ins` that the emulator does
 //! not consume are dropped; writes reach the VMM after the instruction
-//! retired (RIP already advanced).
+//! retired (RIP already advanced); RAM writes of a pass that stops at a new
+//! read are made again, with the same data, by the next pass.
 
 /// Most accesses one emulated instruction may make.
 pub const MAX_LOG: usize = 65_536;
