@@ -60,9 +60,14 @@ pub(crate) fn run(stream: TcpStream, already_read: Vec<u8>, shared: &Arc<Shared>
         console_pos: shared.feed.start_position(),
         status_version: None,
         budget: Budget::new(shared.config.max_inputs_per_second),
+        held: Vec::new(),
     };
     viewer.serve();
     shared.pump.remove(&queue);
+    // A viewer that leaves with keys down must not leave them stuck in the guest.
+    for code in viewer.held.drain(..) {
+        shared.input.key(&code, false);
+    }
 }
 
 /// A token bucket for input messages.
@@ -105,7 +110,12 @@ struct Viewer {
     console_pos: u64,
     status_version: Option<u64>,
     budget: Budget,
+    /// Keys this viewer holds down (released for it when it leaves).
+    held: Vec<String>,
 }
+
+/// Keys one viewer can hold down at once (more are not tracked).
+const MAX_HELD: usize = 32;
 
 enum Step {
     Continue,
@@ -194,10 +204,14 @@ impl Viewer {
         let input = self.shared.input.as_ref();
         if let Some(code) = text.strip_prefix("k+") {
             if valid_code(code) {
+                if !self.held.iter().any(|c| c == code) && self.held.len() < MAX_HELD {
+                    self.held.push(code.to_owned());
+                }
                 input.key(code, true);
             }
         } else if let Some(code) = text.strip_prefix("k-") {
             if valid_code(code) {
+                self.held.retain(|c| c != code);
                 input.key(code, false);
             }
         } else if let Some(bytes) = text.strip_prefix('s') {

@@ -258,6 +258,30 @@ fn an_input_flood_is_rate_limited_and_others_keep_watching() {
 }
 
 #[test]
+fn keys_held_by_a_viewer_that_leaves_are_released() {
+    let src = Synthetic::new(16, 16, 0, Synthetic::pattern);
+    let (handle, input) = start(&src, DisplayConfig::default());
+    let mut ws = connect(handle.local_addr());
+    for m in ["k+ShiftLeft", "k+KeyQ", "k-KeyQ", "k+KeyW"] {
+        ws.send(Message::text(m)).unwrap();
+    }
+    let _ = read_until(&mut ws, Duration::from_secs(5), |_| {
+        input.keys.lock().unwrap().len() == 4
+    });
+    drop(ws);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while input.keys.lock().unwrap().len() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let keys = input.keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    let mut released: Vec<_> = keys[4..].iter().map(|(c, p)| (c.as_str(), *p)).collect();
+    released.sort();
+    assert_eq!(released, [("KeyW", false), ("ShiftLeft", false)]);
+    handle.shutdown();
+}
+
+#[test]
 fn shutdown_closes_viewers_and_joins() {
     let src = Synthetic::new(16, 16, 0, Synthetic::pattern);
     let (handle, _) = start(&src, DisplayConfig::default());
