@@ -71,6 +71,11 @@ pub struct Args {
     /// Pre-map the kernel heap at PML4[384] (the original Seraph-V layout).
     #[arg(long)]
     pub map_heap: bool,
+
+    /// An NVMe disk backed by a raw image (namespace 1; the file must exist
+    /// and be a multiple of the LBA size; locked against a second writer).
+    #[arg(long, value_name = "PATH[,readonly][,lba=512|4096]", value_parser = parse_disk)]
+    pub disk: Option<seraph_nvme::DiskSpec>,
 }
 
 /// The --serial choice.
@@ -82,6 +87,11 @@ pub enum SerialArg {
     File(PathBuf),
     /// Nowhere.
     None,
+}
+
+/// Parses `--disk PATH[,readonly][,lba=512|4096]`.
+pub fn parse_disk(text: &str) -> Result<seraph_nvme::DiskSpec, String> {
+    seraph_nvme::DiskSpec::parse(text).map_err(|e| e.to_string())
 }
 
 /// Parses sizes like `512M`, `1G`, `2048K`, `536870912` (binary units).

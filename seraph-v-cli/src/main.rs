@@ -125,6 +125,7 @@ fn config_from(args: &Args) -> MachineConfig {
         },
         map_heap: args.map_heap,
         timing: args.stats,
+        disk: args.disk.clone(),
         ..MachineConfig::default()
     }
 }

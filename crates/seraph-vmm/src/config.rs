@@ -52,6 +52,11 @@ pub struct MachineConfig {
     pub capture_limit: usize,
     /// Measure time in the guest versus in the VMM (two clock reads per exit).
     pub timing: bool,
+    /// The CMOS real-time clock at ports 0x70-0x71 (IRQ8), as on every PC.
+    pub rtc: bool,
+    /// The Atlas disk: an NVMe controller on bus 0 serving this image as
+    /// namespace 1 (`--disk PATH[,readonly][,lba=512|4096]`).
+    pub disk: Option<seraph_nvme::DiskSpec>,
 }
 
 impl Default for MachineConfig {
@@ -72,6 +77,8 @@ impl Default for MachineConfig {
             map_heap: false,
             capture_limit: 64 * 1024,
             timing: false,
+            rtc: true,
+            disk: None,
         }
     }
 }

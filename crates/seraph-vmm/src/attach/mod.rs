@@ -7,12 +7,16 @@ use crate::config::MachineConfig;
 use crate::devices::Devices;
 use crate::error::VmmError;
 
+mod nvme;
+mod rtc;
+
 /// Attaches every optional device `config` asks for, before PCI BARs are assigned.
 pub(crate) fn attach_all(
     devices: &mut Devices,
     config: &MachineConfig,
     mem: &GuestMemoryMmap,
 ) -> Result<(), VmmError> {
-    let _ = (devices, config, mem);
+    nvme::attach(devices, config, mem)?;
+    rtc::attach(devices, config, mem)?;
     Ok(())
 }
