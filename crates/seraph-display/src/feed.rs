@@ -116,9 +116,32 @@ impl DisplayFeed {
     }
 }
 
+/// Console output as a writer (e.g. a sink of the VMM's output queue):
+/// every write is taken whole and never blocks.
+impl std::io::Write for DisplayFeed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.console(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_feed_is_a_writer() {
+        use std::io::Write;
+        let feed = DisplayFeed::new(64);
+        let mut sink: Box<dyn Write + Send> = Box::new(feed.clone());
+        assert!(sink.write_all(b"via Write\n").is_ok());
+        assert!(sink.flush().is_ok());
+        assert_eq!(feed.read_from(0, 100).0, b"via Write\n");
+    }
 
     #[test]
     fn the_ring_keeps_the_tail_and_readers_skip_lost_bytes() {

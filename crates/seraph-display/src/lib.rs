@@ -20,12 +20,14 @@ mod cli;
 mod feed;
 pub mod frame;
 mod http;
+mod pipe;
 mod pump;
 mod server;
 mod viewer;
 
 pub use cli::{DEFAULT_ADDR, DisplaySpec, DisplaySpecError, parse_display_spec};
 pub use feed::{DisplayFeed, Status};
+pub use pipe::{SerialPipeReader, SerialPipeWriter, serial_pipe};
 
 /// Framebuffer geometry: BGRA8 pixels (byte 0 blue, 1 green, 2 red, 3 unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
