@@ -37,6 +37,7 @@ pub mod cpuid;
 pub mod debug;
 pub mod dirty;
 mod emulator;
+pub mod entry;
 pub mod events;
 pub mod hresult;
 pub mod kick;

@@ -2,16 +2,16 @@
 //! event, enter the guest, and turn the exit into a [`VmExit`].
 
 use windows_sys::Win32::System::Hypervisor::{
-    WHV_RUN_VP_EXIT_CONTEXT, WHvRegisterInternalActivityState, WHvRegisterPendingEvent,
-    WHvRegisterPendingInterruption, WHvRunVpExitReasonCanceled, WHvX64RegisterCr4,
-    WHvX64RegisterCr8, WHvX64RegisterDeliverabilityNotifications, WHvX64RegisterDr6,
+    WHV_RUN_VP_EXIT_CONTEXT, WHvRegisterInternalActivityState, WHvRegisterPendingInterruption,
+    WHvRunVpExitReasonCanceled, WHvX64RegisterCr4, WHvX64RegisterCr8, WHvX64RegisterDr6,
     WHvX64RegisterRflags, WHvX64RegisterXCr0,
 };
 
 use super::cpuid::{self, CpuidState};
 use super::debug::{self, DebugOutcome};
 use super::emulator::{EmuStep, Emulation};
-use super::events::{self, Injection};
+use super::entry;
+use super::events;
 use super::hresult::check;
 use super::kick::AfterRun;
 use super::pending::Pending;
@@ -23,7 +23,6 @@ use super::{Aligned, IO_BUFFER_LEN, reg64, value64};
 use crate::Result;
 use crate::debug::DebugCause;
 use crate::exit::{InstructionBytes, VmExit};
-use crate::x86::RFLAGS_IF;
 
 impl WhpVcpu {
     /// Applies what the last exit owed the guest, writes at most one queued
@@ -32,38 +31,20 @@ impl WhpVcpu {
         if let Some(em) = self.emulation.as_mut() {
             em.replay.supply(&self.buf);
         }
-        let mut writes = self.pending.register_writes(&self.buf);
-        if let Some(e) = self.pending.exception() {
-            self.events.push_exception(e);
-        }
+        let entry = entry::plan_entry(
+            &self.pending,
+            &self.buf,
+            &mut self.events,
+            &self.state,
+            self.window_wanted,
+            self.window_armed,
+        );
         self.pending = Pending::None;
-        let interruptible = self.state.rflags & RFLAGS_IF != 0 && !self.state.interrupt_shadow;
-        let mut internal_window = false;
-        match self
-            .events
-            .next_injection(self.state.interruption_pending, interruptible)
-        {
-            Injection::Exception(bits) => {
-                writes.push((WHvRegisterPendingEvent, reg64(bits)));
-                self.state.interruption_pending = true;
-                internal_window = !self.events.is_empty();
-            }
-            Injection::Interrupt(bits) => {
-                writes.push((WHvRegisterPendingInterruption, reg64(bits)));
-                self.state.interruption_pending = true;
-                internal_window = !self.events.is_empty();
-            }
-            Injection::WaitForWindow => internal_window = true,
-            Injection::Nothing => {}
+        if entry.event_written {
+            self.state.interruption_pending = true;
         }
-        let window = self.window_wanted || internal_window;
-        if self.window_armed != Some(window) {
-            writes.push((
-                WHvX64RegisterDeliverabilityNotifications,
-                plan::deliverability_notifications(window),
-            ));
-            self.window_armed = Some(window);
-        }
+        self.window_armed = entry.window_armed;
+        let mut writes = entry.writes;
         if let Some(cr8) = self.cr8_pending.take() {
             writes.push((WHvX64RegisterCr8, reg64(u64::from(cr8))));
             self.state.cr8 = cr8;
