@@ -338,6 +338,18 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &["-DNVME_MSIX=1"],
     },
+    GuestBuild {
+        output: "nvme_hostile.elf",
+        sources: &["pc_entry.S", "nvme_stress.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "nvme_stream.elf",
+        sources: &["pc_entry.S", "nvme_stress.c"],
+        script: "pc.ld",
+        defines: &["-DNVME_STREAM=1"],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).

@@ -508,6 +508,25 @@ pub const NVME_HOST_PATTERN: &[u8] = b"ATLAS-HOST-PATTERN";
 /// The last COM1 line of [`NVME_DRIVER`] and its variants on success.
 pub const NVME_DRIVER_OK: &str = "nvme-driver: ok\n";
 
+/// Hostile Atlas disk guest (`nvme_stress.c`, seraph-v only): bad queue
+/// ids, sizes and bases, an SQ on a missing CQ, bad deletes, doorbells of
+/// missing queues and past a queue's end, PRPs beyond RAM and with bad
+/// offsets (each must get seraph-nvme's status), 65535 reads through a
+/// 65536-entry queue pair from one doorbell write (collected while reading
+/// CSTS), and a 2-entry CQ never read; ends with [`NVME_HOSTILE_OK`] and
+/// exit 0, leaving completions unread. A failure exits with its step (1-6).
+pub const NVME_HOSTILE: &[u8] = guest_elf!("nvme_hostile.elf");
+
+/// The last COM1 line of [`NVME_HOSTILE`] on success.
+pub const NVME_HOSTILE_OK: &str = "nvme-hostile: ok\n";
+
+/// Atlas disk write stream (crash safety): for i = 0, 1, ... writes LBA
+/// 256 + i starting with `ATLAS-STREAM-` and i as 16 hex digits (the rest
+/// of the block the byte i & 0xFF), flushes, then prints
+/// `nvme-stream: flushed <i>`; `nvme-stream: done` and exit 0 at the end
+/// of the disk. Its test kills seraph-v mid-stream.
+pub const NVME_STREAM: &[u8] = guest_elf!("nvme_stream.elf");
+
 /// Platform v2's PCI proof: enumerates bus 0, sizes and moves the PCI test
 /// device's BAR (and tries to put it over RAM), uses its I/O BAR and takes
 /// its INTx through the PIC; prints [`PCI_TESTDEV_OK`] and exits 0 (needs
