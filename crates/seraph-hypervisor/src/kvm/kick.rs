@@ -15,7 +15,8 @@
 //! restarted: it returns EINTR for any pending signal.
 
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use kvm_bindings::kvm_run;
@@ -30,10 +31,12 @@ fn kick_signal() -> libc::c_int {
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
-/// Installs the do-nothing handler for the kick signal (once per process).
+/// Installs the do-nothing handler for the kick signal (once per process);
+/// a failure is reported with the errno sigaction gave, every time asked.
 pub(super) fn install_signal_handler() -> Result<()> {
     static INSTALL: Once = Once::new();
-    static FAILED: AtomicBool = AtomicBool::new(false);
+    /// The errno of a failed install, 0 if it worked.
+    static FAILED: AtomicI32 = AtomicI32::new(0);
     INSTALL.call_once(|| {
         // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value;
         // the handler is an `extern "C"` function that touches nothing, so it
@@ -45,37 +48,49 @@ pub(super) fn install_signal_handler() -> Result<()> {
             action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             if libc::sigaction(kick_signal(), &action, std::ptr::null_mut()) != 0 {
-                FAILED.store(true, Ordering::SeqCst);
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
+                FAILED.store(errno, Ordering::SeqCst);
             }
         }
     });
-    if FAILED.load(Ordering::SeqCst) {
-        return Err(HypervisorError::Call {
+    match FAILED.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        errno => Err(HypervisorError::Call {
             call: "sigaction",
-            source: std::io::Error::last_os_error(),
-        });
+            source: std::io::Error::from_raw_os_error(errno),
+        }),
     }
-    Ok(())
 }
 
 /// The kick handle of one KVM vCPU.
 #[derive(Debug)]
 pub struct KvmKick {
-    /// Address of the vCPU's kvm_run page; 0 once the vCPU is gone.
-    run: Mutex<usize>,
+    /// The vCPU's kvm_run page; `None` once the vCPU is gone.
+    run: Mutex<Option<NonNull<kvm_run>>>,
     /// Kernel thread id of the thread that last ran the vCPU, 0 if none yet.
     thread: AtomicU64,
     /// A copy of `run` for lock-free reads on the vCPU's own thread.
-    run_unlocked: usize,
+    run_unlocked: NonNull<kvm_run>,
 }
+
+// SAFETY: the pointers name the vCPU's kvm_run mapping, which lives exactly
+// as long as the owning KvmVcpu. Other threads touch it only in `kick`,
+// under the `run` mutex, after checking it is still `Some` (KvmVcpu's drop
+// sets it to `None` under the same mutex before the mapping goes), and only
+// with a volatile byte store to `immediate_exit`, which KVM documents as
+// the way for other threads to stop KVM_RUN. `run_unlocked` is read only by
+// the owning KvmVcpu on its own thread (`ready_for_injection`).
+unsafe impl Send for KvmKick {}
+// SAFETY: as for Send: every cross-thread access goes through the mutex.
+unsafe impl Sync for KvmKick {}
 
 impl KvmKick {
     pub(super) fn new(run: &mut kvm_run) -> Arc<Self> {
-        let addr = run as *mut kvm_run as usize;
+        let page = NonNull::from(run);
         Arc::new(Self {
-            run: Mutex::new(addr),
+            run: Mutex::new(Some(page)),
             thread: AtomicU64::new(0),
-            run_unlocked: addr,
+            run_unlocked: page,
         })
     }
 
@@ -89,12 +104,12 @@ impl KvmKick {
 
     /// Forgets the kvm_run page (the vCPU is being destroyed).
     pub(super) fn detach(&self) {
-        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// kvm_run's view of whether the guest can take an interrupt now.
     pub(super) fn ready_for_injection(&self) -> bool {
-        let run = self.run_unlocked as *const kvm_run;
+        let run = self.run_unlocked.as_ptr();
         // SAFETY: only the owning KvmVcpu calls this, while it (and so its
         // kvm_run mapping) is alive; the fields are plain bytes.
         unsafe {
@@ -107,11 +122,11 @@ impl KvmKick {
 impl VcpuKick for KvmKick {
     fn kick(&self) {
         let run = self.run.lock().unwrap_or_else(|p| p.into_inner());
-        if *run == 0 {
+        let Some(page) = *run else {
             return;
-        }
-        let page = *run as *mut kvm_run;
-        // SAFETY: `run` is non-zero, so the vCPU has not been dropped, and it
+        };
+        let page = page.as_ptr();
+        // SAFETY: `run` is `Some`, so the vCPU has not been dropped, and it
         // cannot be while we hold the lock (`detach` takes it first). A
         // volatile byte store to immediate_exit is what KVM expects of other
         // threads.

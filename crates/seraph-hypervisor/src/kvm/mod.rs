@@ -47,6 +47,12 @@ pub struct KvmHypervisor {
 
 impl KvmHypervisor {
     /// Opens `/dev/kvm`, with an error that says what to do if that fails.
+    ///
+    /// Process-wide effect: the first call installs a do-nothing handler for
+    /// SIGRTMIN (with SA_RESTART), the signal vCPU kicks use to interrupt
+    /// KVM_RUN. An embedder that uses SIGRTMIN itself must not create a
+    /// KvmHypervisor. If the install fails, the error says why (sigaction's
+    /// errno), on this and every later call.
     pub fn new() -> Result<Self> {
         let kvm = Kvm::new().map_err(|e| {
             let why = std::io::Error::from_raw_os_error(e.errno());
@@ -276,6 +282,7 @@ impl crate::Vm for KvmVm {
             kick,
             hypercall_regs: None,
             eagain_streak: 0,
+            awaiting: None,
         })
     }
 }
@@ -290,6 +297,36 @@ pub struct KvmVcpu {
     hypercall_regs: Option<kvm_bindings::kvm_regs>,
     /// Consecutive KVM_RUN calls that failed with EAGAIN.
     eagain_streak: u32,
+    /// The exit waiting for an answer, if the last exit needs one.
+    awaiting: Option<Awaiting>,
+}
+
+/// Which answer the last exit needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Hypercall,
+    MsrRead,
+    MsrWrite,
+}
+
+impl Awaiting {
+    fn of(exit: &VmExit<'_>) -> Option<Self> {
+        match exit {
+            VmExit::Hypercall(_) => Some(Self::Hypercall),
+            VmExit::MsrRead { .. } => Some(Self::MsrRead),
+            VmExit::MsrWrite { .. } => Some(Self::MsrWrite),
+            _ => None,
+        }
+    }
+
+    fn answered_by(completion: &Completion) -> Option<Self> {
+        match completion {
+            Completion::Hypercall(_) => Some(Self::Hypercall),
+            Completion::MsrRead(_) => Some(Self::MsrRead),
+            Completion::MsrWrite(_) => Some(Self::MsrWrite),
+            Completion::Cpuid(_) => None,
+        }
+    }
 }
 
 /// KVM_RUN failing with EAGAIN this many times in a row (about a second,
@@ -477,6 +514,7 @@ impl crate::Vcpu for KvmVcpu {
 
     fn run(&mut self) -> Result<VmExit<'_>> {
         self.kick.note_running_thread();
+        self.awaiting = None;
         let located = match self.fd.run() {
             Ok(exit) => Self::locate(exit, self.hypercall_port),
             Err(e) if e.errno() == libc::EINTR => {
@@ -498,10 +536,14 @@ impl crate::Vcpu for KvmVcpu {
         };
         self.eagain_streak = 0;
         Ok(match located {
-            Located::Ready(exit) => exit,
+            Located::Ready(exit) => {
+                self.awaiting = Awaiting::of(&exit);
+                exit
+            }
             Located::Doorbell => {
                 let r = self.fd.get_regs().map_err(call_err("KVM_GET_REGS"))?;
                 self.hypercall_regs = Some(r);
+                self.awaiting = Some(Awaiting::Hypercall);
                 VmExit::Hypercall(Hypercall {
                     nr: r.rax,
                     args: [r.rdi, r.rsi, r.rdx, r.rcx],
@@ -538,6 +580,16 @@ impl crate::Vcpu for KvmVcpu {
     }
 
     fn complete(&mut self, completion: Completion) -> Result<()> {
+        // An answer must fit the exit just taken: an MSR answer written into
+        // kvm_run after a port exit would scribble over the wrong union member.
+        let wanted = self.awaiting.take();
+        if let Some(given) = Awaiting::answered_by(&completion) {
+            if wanted != Some(given) {
+                return Err(HypervisorError::Invalid(format!(
+                    "{completion:?} does not answer the pending exit ({wanted:?})"
+                )));
+            }
+        }
         match completion {
             Completion::Hypercall(result) => {
                 let mut r = match self.hypercall_regs.take() {
