@@ -100,6 +100,15 @@ impl Partition {
             "WHvSetPartitionProperty(ExtendedVmExits)",
         )?;
         p.exception_exits = exits & (1 << 2) != 0;
+        if p.exception_exits {
+            // No vector exits until a vCPU debugs: the default bitmap is not
+            // documented, so it is set, as Hyperlight sets it with the exit.
+            p.set_property(
+                WHvPartitionPropertyCodeExceptionExitBitmap,
+                &0u64,
+                "WHvSetPartitionProperty(ExceptionExitBitmap)",
+            )?;
+        }
         if exits & (1 << 1) != 0 {
             p.set_property(
                 WHvPartitionPropertyCodeX64MsrExitBitmap,
