@@ -97,6 +97,62 @@ fn a_viewer_gets_a_full_frame_then_only_changes() {
 }
 
 #[test]
+fn a_client_model_follows_random_drawing_exactly() {
+    // Rows of 6016 bytes: pages split rows at varying columns.
+    let (w, h) = (1500u32, 120u32);
+    let src = Synthetic::new(w, h, 16, Synthetic::pattern);
+    let (handle, _) = start(&src, DisplayConfig::default());
+    let mut ws = connect(handle.local_addr());
+    let mut model = vec![[0u8; 3]; (w * h) as usize];
+    let apply = |got: &Got, model: &mut [[u8; 3]]| {
+        for f in &got.frames {
+            let (fw, fh, rects) = decode_update(f);
+            assert_eq!((fw, fh), (w, h));
+            for (x, y, rw, rh, px) in rects {
+                for dy in 0..rh {
+                    for dx in 0..rw {
+                        model[((y + dy) * w + x + dx) as usize] = px[(dy * rw + dx) as usize];
+                    }
+                }
+            }
+        }
+    };
+    let matches = |model: &[[u8; 3]]| {
+        (0..h).all(|y| (0..w).all(|x| model[(y * w + x) as usize] == src.rgb(x, y)))
+    };
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |m: u32| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % u64::from(m)) as u32
+    };
+    for round in 0..40 {
+        for _ in 0..1 + next(4) {
+            let (x, y) = (next(w - 1), next(h - 1));
+            let (rw, rh) = (1 + next((w - x).min(300)), 1 + next((h - y).min(40)));
+            let c = next(0xFF_FFFF);
+            src.fill(x, y, rw, rh, [c as u8, (c >> 8) as u8, (c >> 16) as u8, 0]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = read_until(&mut ws, Duration::from_millis(100), |g| {
+                !g.frames.is_empty()
+            });
+            apply(&got, &mut model);
+            if matches(&model) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the model never caught up"
+            );
+        }
+    }
+    handle.shutdown();
+}
+
+#[test]
 fn console_tail_status_and_input() {
     let src = Synthetic::new(16, 16, 0, Synthetic::pattern);
     let config = DisplayConfig {
