@@ -20,7 +20,10 @@ fn a_transmitted_frame_reaches_the_sink_and_is_written_back() {
     rig.w(regs::IMS, int::TXDW);
     let f = frame(BCAST, 100, 7);
     rig.send(&f);
-    assert_eq!(rig.out.frames.lock().unwrap().as_slice(), std::slice::from_ref(&f));
+    assert_eq!(
+        rig.out.frames.lock().unwrap().as_slice(),
+        std::slice::from_ref(&f)
+    );
     let mut sta = [0u8];
     rig.dma.read(TX_RING + 12, &mut sta).unwrap();
     assert_eq!(sta[0] & 1, 1, "DD");
