@@ -11,6 +11,8 @@ pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// One blocking read at most this long, so shutdown is noticed.
 pub(crate) const READ_SLICE: Duration = Duration::from_millis(100);
 const MAX_HEADERS: usize = 32;
+/// How long writing one response may take in all.
+const RESPONSE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A parsed request head: only what the server looks at.
 #[derive(Debug, Default)]
@@ -124,9 +126,17 @@ pub(crate) fn respond(
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         body.len()
     );
+    let deadline = Instant::now() + RESPONSE_DEADLINE;
     stream.write_all(head.as_bytes())?;
     if !head_only {
-        stream.write_all(body)?;
+        // In slices, so a reader that trickles cannot hold the thread (and
+        // shutdown) for longer than the deadline.
+        for chunk in body.chunks(64 * 1024) {
+            if Instant::now() >= deadline {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            stream.write_all(chunk)?;
+        }
     }
     stream.flush()
 }

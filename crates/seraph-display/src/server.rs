@@ -15,8 +15,8 @@ use crate::http::{self, ReadError, Request};
 const PAGE: &str = include_str!("page.html");
 /// How long the accept loop pauses after a failed accept (out of descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-/// How long a response may take to write to a slow reader.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one socket write may wait for a slow reader.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Wakes an accept loop blocked in `accept` (after the shutdown flag is
 /// set) by connecting to it; false if that failed.
