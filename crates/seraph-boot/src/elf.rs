@@ -7,8 +7,10 @@
 //! - `p_vaddr < 4 GiB` (identity-linked kernel): physical = `p_vaddr`;
 //! - anything else is refused (the boot page tables do not map it).
 //!
-//! `load` copies `p_filesz` bytes and zeroes the rest of `p_memsz` (bss) for
-//! every segment.
+//! `load` copies `p_filesz` bytes of every segment into fresh (all-zero)
+//! guest memory and leaves the bss alone: it is already zero, and writing
+//! it would make the host allocate every page of it.
+//! `load_zeroing_bss` also zeroes the bss, for memory used before.
 
 use std::ops::Range;
 
@@ -277,9 +279,27 @@ impl KernelImage {
         self.segments.iter().map(Segment::phys_range).collect()
     }
 
-    /// Copies every segment into guest memory: `p_filesz` bytes from `bytes`
-    /// (the same file that was parsed) and zeroes for the rest of `p_memsz`.
+    /// Copies every segment's `p_filesz` bytes from `bytes` (the same file
+    /// that was parsed) into guest memory. `mem` must be fresh (all zero,
+    /// as `seraph_memory::create_guest_memory` makes it): the bss is not
+    /// written, so a 2 GiB bss costs nothing. For memory that held
+    /// something before, use [`KernelImage::load_zeroing_bss`].
     pub fn load(&self, mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<(), ElfError> {
+        self.load_segments(mem, bytes, false)
+    }
+
+    /// [`KernelImage::load`] for memory that may be non-zero: also writes
+    /// zeros over every segment's bss.
+    pub fn load_zeroing_bss(&self, mem: &GuestMemoryMmap, bytes: &[u8]) -> Result<(), ElfError> {
+        self.load_segments(mem, bytes, true)
+    }
+
+    fn load_segments(
+        &self,
+        mem: &GuestMemoryMmap,
+        bytes: &[u8],
+        zero_bss: bool,
+    ) -> Result<(), ElfError> {
         const ZEROS: [u8; 4096] = [0; 4096];
         for seg in &self.segments {
             let index = seg.index;
@@ -297,6 +317,9 @@ impl KernelImage {
                     })
             };
             write(file, seg.phys)?;
+            if !zero_bss {
+                continue;
+            }
             let mut at = seg.phys + seg.file_size;
             let end = seg.phys + seg.mem_size;
             while at < end {
@@ -425,7 +448,7 @@ mod tests {
         let mem = create_guest_memory(64 * MIB).unwrap();
         mem.write_slice(&[0xEE; 0x3000], GuestAddress(0x10_2000))
             .unwrap();
-        k.load(&mem, &bytes).unwrap();
+        k.load_zeroing_bss(&mem, &bytes).unwrap();
         let mut buf = vec![0u8; 0x3000];
         mem.read_slice(&mut buf, GuestAddress(0x10_2000)).unwrap();
         assert!(buf[..0x100].iter().all(|&b| b == 0x22));
@@ -471,7 +494,7 @@ mod tests {
         let mem = create_guest_memory(64 * MIB).unwrap();
         mem.write_slice(&[0xAB; 0x2000], GuestAddress(0x20_0000))
             .unwrap();
-        k.load(&mem, &bytes).unwrap();
+        k.load_zeroing_bss(&mem, &bytes).unwrap();
         let mut buf = vec![1u8; 0x2000];
         mem.read_slice(&mut buf, GuestAddress(0x20_0000)).unwrap();
         assert!(buf.iter().all(|&b| b == 0));

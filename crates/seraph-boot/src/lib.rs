@@ -21,6 +21,9 @@
 #![forbid(unsafe_code)]
 
 pub mod boot_info;
+#[cfg(test)]
+mod bss_tests;
+pub mod claims;
 pub mod cpu;
 pub mod detect;
 pub mod elf;

@@ -8,11 +8,9 @@
 //! IST1 stack, boot info (+ memory map), initial stack, primordial arena,
 //! heap backing (only with [`BootConfig::map_heap`]).
 //!
-//! Memory types reported in the map: kernel image 0x8000_0000, stack
-//! 0x8000_0001, boot info + map 0x8000_0002, page tables / arena / heap
-//! backing loader data (2), GDT+TSS and IST stack reserved (0: they stay in
-//! use for the kernel's whole life), page 0 reserved unless the kernel
-//! occupies it.
+//! Memory types reported in the map: see [`crate::claims`] (everything the
+//! kernel keeps using is reserved or a Seraph type; only the primordial
+//! arena is loader data).
 
 use seraph_memory::gdt::GdtLayout;
 use seraph_memory::layout::{
@@ -26,12 +24,12 @@ use seraph_memory::{MemoryError, validate_ram_size};
 
 use crate::boot_info::{
     BootInfo, DESC_SIZE, DESC_VERSION, FB_FORMAT_BGRA8, FLAG_FRAMEBUFFER, FLAG_SERIAL, MAGIC,
-    MEM_BOOT_INFO, MEM_KERNEL_IMAGE, MEM_KERNEL_STACK, MEM_LOADER_DATA, MEM_RESERVED,
     MemoryDescriptor, VERSION,
 };
+use crate::claims::{Placed, boot_claims};
 use crate::elf::KernelImage;
 use crate::error::PlanError;
-use crate::memory_map::{Claim, build_memory_map};
+use crate::memory_map::build_memory_map;
 use crate::placement::Placer;
 pub use crate::placement::{Placement, Relocation};
 
@@ -283,27 +281,17 @@ impl BootPlan {
             }),
         };
 
-        let claim = |what, p: Placement, memory_type| Claim {
-            what,
-            start: p.base,
-            end: p.end(),
-            memory_type,
-        };
-        let mut claims = vec![
-            claim("kernel image", kernel_pages, MEM_KERNEL_IMAGE),
-            claim("page tables", tables, MEM_LOADER_DATA),
-            claim("GDT and TSS", gdt, MEM_RESERVED),
-            claim("IST1 stack", ist_stack, MEM_RESERVED),
-            claim("boot info", boot_info, MEM_BOOT_INFO),
-            claim("initial stack", stack, MEM_KERNEL_STACK),
-            claim("primordial arena", arena, MEM_LOADER_DATA),
-        ];
-        if !kernel_covers_page0 {
-            claims.push(claim("low reserved page", low_reserved, MEM_RESERVED));
-        }
-        if let Some(heap) = heap_backing {
-            claims.push(claim("heap backing", heap, MEM_LOADER_DATA));
-        }
+        let claims = boot_claims(&Placed {
+            kernel: kernel_pages,
+            tables,
+            gdt,
+            ist_stack,
+            boot_info,
+            stack,
+            arena,
+            low_reserved: (!kernel_covers_page0).then_some(low_reserved),
+            heap: heap_backing,
+        });
         let memory_map = build_memory_map(ram_size, &claims)?;
         if memory_map.len() > MAP_CAPACITY {
             return Err(PlanError::MapTooLarge {

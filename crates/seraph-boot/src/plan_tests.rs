@@ -1,5 +1,8 @@
 use super::*;
-use crate::boot_info::{MEM_CONVENTIONAL, MEM_MMIO};
+use crate::boot_info::{
+    MEM_BOOT_INFO, MEM_CONVENTIONAL, MEM_KERNEL_IMAGE, MEM_KERNEL_STACK, MEM_LOADER_DATA, MEM_MMIO,
+    MEM_RESERVED,
+};
 use crate::elf::test_elf::{build, higher_half_kernel, identity_kernel, load};
 use crate::memory_map::validate;
 use seraph_memory::{create_guest_memory, read_virt, translate};
@@ -53,7 +56,7 @@ fn default_plan_uses_spec_addresses() {
         types(&plan),
         vec![
             (MEM_RESERVED, 0, 0x1000),
-            (MEM_LOADER_DATA, 0x1000, 0xB000),
+            (MEM_RESERVED, 0x1000, 0xB000),
             (MEM_CONVENTIONAL, 0xB000, 0xD000),
             (MEM_RESERVED, 0xD000, 0xE000),
             (MEM_RESERVED, 0xE000, 0x1_0000),
@@ -372,4 +375,60 @@ fn config_errors_and_kernel_mismatch() {
         plan.write(&mem, &other, &other_bytes),
         Err(PlanError::KernelMismatch)
     ));
+}
+
+#[test]
+fn structures_the_kernel_keeps_are_never_reclaimable_types() {
+    use crate::claims::RECLAIMABLE_TYPES;
+    for bytes in [identity_kernel(), higher_half_kernel()] {
+        for (ram_mib, map_heap) in [
+            (64, false),
+            (512, false),
+            (1026, true),
+            (2050, false),
+            (3072, true),
+        ] {
+            let config = BootConfig {
+                ram_size: ram_mib * MIB,
+                map_heap,
+                ..BootConfig::default()
+            };
+            let (_, plan) = plan_for(&bytes, &config);
+            let mut kept = vec![
+                (
+                    "page tables",
+                    plan.page_tables.base,
+                    plan.page_tables.base + plan.page_tables.size(),
+                ),
+                ("GDT and TSS", plan.gdt.base, plan.gdt.end()),
+                ("IST1 stack", plan.ist_stack.base, plan.ist_stack.end()),
+                ("boot info", plan.boot_info.base, plan.boot_info.end()),
+                ("initial stack", plan.stack.base, plan.stack.end()),
+                ("kernel image", plan.kernel.base, plan.kernel.end()),
+            ];
+            if let Some(heap) = plan.heap_backing {
+                kept.push(("heap backing", heap.base, heap.end()));
+            }
+            for (what, start, end) in kept {
+                for d in plan
+                    .memory_map
+                    .iter()
+                    .filter(|d| d.phys_start < end && start < d.phys_end())
+                {
+                    assert!(
+                        !RECLAIMABLE_TYPES.contains(&d.memory_type),
+                        "{ram_mib} MiB, heap {map_heap}: {what} {start:#x}-{end:#x} typed {}",
+                        d.memory_type
+                    );
+                }
+            }
+            // The arena stays reclaimable loader data: the kernel reserves it by itself.
+            let arena = plan
+                .memory_map
+                .iter()
+                .find(|d| d.phys_start == plan.arena.base)
+                .unwrap();
+            assert_eq!(arena.memory_type, MEM_LOADER_DATA);
+        }
+    }
 }

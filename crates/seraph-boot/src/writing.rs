@@ -15,12 +15,35 @@ impl BootPlan {
     /// writes page tables, GDT/TSS, boot info and memory map. `kernel` and
     /// `kernel_bytes` must be what the plan was made from. `mem` must be
     /// fresh from [`seraph_memory::create_guest_memory`] (all zero): the
-    /// primordial arena is promised zeroed and is left untouched.
+    /// primordial arena (promised zeroed) and the kernel's bss are left
+    /// untouched, so neither costs host memory before the guest uses it.
     pub fn write(
         &self,
         mem: &GuestMemoryMmap,
         kernel: &KernelImage,
         kernel_bytes: &[u8],
+    ) -> Result<EntryState, PlanError> {
+        self.write_to(mem, kernel, kernel_bytes, false)
+    }
+
+    /// [`BootPlan::write`] into memory that held something before (a
+    /// reused guest memory): also zeroes the kernel's bss. The primordial
+    /// arena is still not written.
+    pub fn write_over_used(
+        &self,
+        mem: &GuestMemoryMmap,
+        kernel: &KernelImage,
+        kernel_bytes: &[u8],
+    ) -> Result<EntryState, PlanError> {
+        self.write_to(mem, kernel, kernel_bytes, true)
+    }
+
+    fn write_to(
+        &self,
+        mem: &GuestMemoryMmap,
+        kernel: &KernelImage,
+        kernel_bytes: &[u8],
+        used: bool,
     ) -> Result<EntryState, PlanError> {
         if kernel.phys_base != self.kernel_phys_base
             || kernel.size != self.kernel_size
@@ -40,7 +63,11 @@ impl BootPlan {
         ] {
             zero(mem, what, p)?;
         }
-        kernel.load(mem, kernel_bytes)?;
+        if used {
+            kernel.load_zeroing_bss(mem, kernel_bytes)?;
+        } else {
+            kernel.load(mem, kernel_bytes)?;
+        }
         write_page_tables(mem, &self.page_tables)?;
         let gdt = write_gdt_and_tss(
             mem,

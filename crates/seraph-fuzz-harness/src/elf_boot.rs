@@ -14,7 +14,7 @@ pub const RAM: u64 = 64 * MIB;
 pub const RAM_WITH_HEAP: u64 = 128 * MIB;
 
 /// One guest memory shared by all runs (creating and zeroing 64 MiB per
-/// input would make fuzzing slow); `BootPlan::write` rewrites everything
+/// input would make fuzzing slow); `BootPlan::write_over_used` rewrites everything
 /// the checks below read.
 fn guest_memory() -> Option<&'static Mutex<GuestMemoryMmap>> {
     static MEM: OnceLock<Option<Mutex<GuestMemoryMmap>>> = OnceLock::new();
@@ -57,7 +57,7 @@ pub fn elf_boot(data: &[u8]) {
         return;
     };
     let mem = mem.lock().unwrap_or_else(|p| p.into_inner());
-    let entry = match plan.write(&mem, &image, data) {
+    let entry = match plan.write_over_used(&mem, &image, data) {
         Ok(entry) => entry,
         Err(e) => panic!("a plan that was made must be writable: {e}"),
     };
