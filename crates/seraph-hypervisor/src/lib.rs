@@ -59,8 +59,9 @@ pub type Result<T> = std::result::Result<T, HypervisorError>;
 pub struct VmConfig {
     /// A port whose `out` the backend reports as [`VmExit::Hypercall`]
     /// (registers read with the spec's convention: RAX = number, arguments
-    /// in RDI, RSI, RDX, RCX). Needed where the hypervisor keeps VMCALL to
-    /// itself (KVM); harmless where VMCALL exits natively (WHP).
+    /// in RDI, RSI, RDX, RCX). The documented transport on every backend:
+    /// KVM keeps VMCALL to itself, and WHP applies the Hyper-V hypercall ABI
+    /// to it.
     pub hypercall_port: Option<u16>,
     /// MSRs whose reads and writes the VMM answers ([`VmExit::MsrRead`] /
     /// [`VmExit::MsrWrite`]), e.g. IA32_APIC_BASE for a VMM-side local APIC.
@@ -89,9 +90,10 @@ pub trait Hypervisor {
     fn name(&self) -> &'static str;
     /// Creates an empty VM.
     fn create_vm(&self, config: &VmConfig) -> Result<Self::Vm>;
-    /// True if a guest's VMCALL/VMMCALL reaches the VMM as [`VmExit::Hypercall`]
-    /// (WHP); false if the hypervisor answers it itself (KVM), so guests
-    /// need [`VmConfig::hypercall_port`].
+    /// True if a guest's VMCALL/VMMCALL reaches the VMM as
+    /// [`VmExit::Hypercall`] with the Seraph registers intact; false where
+    /// the hypervisor answers it itself (KVM) or applies its own ABI to it
+    /// (WHP), so guests need [`VmConfig::hypercall_port`].
     fn hypercall_instruction_exits(&self) -> bool;
     /// The CPUID leaves the host and hypervisor can offer a guest, before the VMM filters them.
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
@@ -158,7 +160,7 @@ pub trait Vcpu {
     fn cr8(&mut self) -> Result<u8> {
         Ok((self.special_regs()?.cr8 & 0xf) as u8)
     }
-    /// Sets CR8 for the next entry (the VMM keeps it equal to its LAPIC's TPR[7:4]).
+    /// Sets CR8 for the next entry (the VMM keeps it equal to its LAPIC's TPR bits 7:4).
     fn set_cr8(&mut self, cr8: u8) -> Result<()> {
         let mut sregs = self.special_regs()?;
         sregs.cr8 = u64::from(cr8 & 0xf);

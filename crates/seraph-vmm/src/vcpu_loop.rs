@@ -95,7 +95,7 @@ pub(crate) fn run<V: Vcpu>(vcpu: &mut V, cx: &mut LoopContext<'_>) -> Result<Run
     if let (Some(port), Ok(outcome)) = (l.cx.control, &outcome) {
         port.report(match outcome {
             RunOutcome::GuestExit { status } => VcpuEvent::Exited(*status),
-            other => VcpuEvent::Ended(other.to_string()),
+            other => VcpuEvent::Ended(other.clone()),
         });
     }
     outcome
@@ -244,6 +244,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
             },
             StopReason::Interrupted => RunOutcome::Interrupted,
             StopReason::Terminated(signal) => RunOutcome::Signalled { signal },
+            StopReason::DebuggerKill => RunOutcome::Killed,
         }
     }
 
@@ -271,7 +272,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
         })
     }
 
-    /// Keeps CR8 and the LAPIC's TPR one value (SDM: CR8 = TPR[7:4]): a
+    /// Keeps CR8 and the LAPIC's TPR one value (SDM: CR8 = TPR bits 7:4): a
     /// guest MOV to CR8 shows in the exit state, an MMIO TPR write in the
     /// LAPIC; whichever moved since the last look wins.
     fn sync_tpr(&mut self) -> Result<(), VmmError> {

@@ -500,7 +500,7 @@ impl Devices {
         lock(&self.lapic).read_apic_base()
     }
 
-    /// The local APIC's task-priority register (CR8 = TPR[7:4]).
+    /// The local APIC's task-priority register (CR8 = TPR bits 7:4).
     pub fn lapic_tpr(&self) -> u8 {
         lock(&self.lapic).tpr()
     }
