@@ -54,11 +54,14 @@ impl ViewerQueue {
         Some(m)
     }
 
-    /// Offers a delta; false if it was dropped (the viewer is behind).
+    /// Offers a delta; false if the viewer fell behind now (its queue is
+    /// emptied and it waits for a full frame). A viewer already waiting for
+    /// a full frame skips deltas (true: nothing was lost, the full frame
+    /// carries them).
     fn push_delta(&self, message: &Bytes) -> bool {
         let mut s = self.lock();
         if s.needs_full {
-            return false;
+            return true;
         }
         if s.messages.len() >= MAX_QUEUED_MESSAGES || s.bytes + message.len() > self.budget {
             s.messages.clear();
@@ -227,7 +230,8 @@ mod tests {
         assert!(q.push_delta(&delta));
         assert!(!q.push_delta(&delta), "over the byte budget");
         assert!(q.pop().is_none(), "queued deltas were discarded");
-        assert!(!q.push_delta(&delta), "no deltas until the full frame");
+        assert!(q.push_delta(&delta));
+        assert!(q.pop().is_none(), "no deltas until the full frame");
         assert!(q.ready_for_full());
         q.push_full(&full);
         assert_eq!(q.pop().map(|b| b.len()), Some(10));
