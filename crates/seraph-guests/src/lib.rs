@@ -360,7 +360,7 @@ pub const FAULT_GP_WRMSR: &[u8] = guest_elf!("fault_gp_wrmsr.elf");
 pub const FAULT_PF_HANDLER: &[u8] = guest_elf!("fault_pf_handler.elf");
 
 /// The unmapped address [`FAULT_PF_WRITE`] and [`FAULT_PF_HANDLER`] write:
-/// physical-map entry 384 of the PD at PML4[256]/PDPT[0] is not present.
+/// entry 384 of the physical map's PD (PML4 entry 256, PDPT entry 0) is not present.
 pub const FAULT_PF_ADDRESS: u64 = 0xFFFF_8000_3000_0000;
 
 /// Where [`FAULT_PF_WRITE`]'s faulting write is.
@@ -449,6 +449,25 @@ pub const PC_SELFTEST: &[u8] = guest_elf!("pc_selftest.elf");
 
 /// The last COM1 line of [`PC_SELFTEST`] when every step passed.
 pub const PC_SELFTEST_OK: &str = "pc-selftest: ok\n";
+
+/// Reads the date from the CMOS RTC (ports 0x70/0x71) as a PC kernel does:
+/// sees the update-in-progress flag rise and fall with an update, then
+/// reads the date after UIP clears in BCD, binary and 12-hour modes and
+/// compares each with GET_TIME (within 2 s); writes [`RTC_DATE_OK`] and
+/// exits 0, or exits with the failed step (1-5, 9).
+pub const RTC_DATE: &[u8] = guest_elf!("rtc_date.elf");
+
+/// The last COM1 line of [`RTC_DATE`] when every step passed.
+pub const RTC_DATE_OK: &str = "rtc-date: ok\n";
+
+/// Takes the RTC's periodic interrupt (IRQ8 through the slave 8259 at
+/// vector 0x28): 64 at 1024 Hz, 4 at 8 Hz (each no faster than its rate,
+/// by GET_TIME), none with PIE off; writes [`RTC_PERIODIC_OK`] and exits
+/// 0, or exits with the failed step (1-3).
+pub const RTC_PERIODIC: &[u8] = guest_elf!("rtc_periodic.elf");
+
+/// The last COM1 line of [`RTC_PERIODIC`] when every step passed.
+pub const RTC_PERIODIC_OK: &str = "rtc-periodic: ok\n";
 
 /// Aether NIC pair guest, polling (`aether_pair.c` on the PC runtime; boots
 /// under the Seraph protocol and as a PVH kernel, e.g. QEMU with `-device
