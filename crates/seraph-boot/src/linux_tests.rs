@@ -191,3 +191,14 @@ fn malformed_bzimage_headers() {
         "bzImage boot protocol version 2.04 is too old: 2.06 or newer is required"
     );
 }
+
+#[test]
+fn setup_header_size_is_protocol_2_15() {
+    // 0x1F1 to 0x26C: through kernel_info_offset.
+    assert_eq!(SETUP_HEADER_OFFSET + SETUP_HEADER_SIZE, 620);
+    let err = BzImageHeader::parse(&seraph_guests::LINUX_CHECK_BZIMAGE[..0x100], 64 * MIB);
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "bzImage is truncated: 256 bytes, the setup header needs 620"
+    );
+}
