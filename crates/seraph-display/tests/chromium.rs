@@ -266,7 +266,8 @@ fn the_page_in_chromium_shows_the_frame_and_sends_input() {
     ));
 
     // Console output and status reach the pane.
-    handle.console(b"hello from COM1\r\n");
+    handle.console(b"hello from \x1b[1;3");
+    handle.console(b"1mCOM1\x1b[0m\r\n");
     handle.set_status(Status::Idle);
     page.wait_for(
         "document.getElementById('console').textContent.includes('hello from COM1')",
@@ -275,6 +276,11 @@ fn the_page_in_chromium_shows_the_frame_and_sends_input() {
     page.wait_for(
         "document.getElementById('status').textContent.startsWith('idle')",
         "the idle status",
+    );
+    assert_eq!(
+        page.eval("document.getElementById('console').textContent"),
+        json!("hello from COM1\n"),
+        "escape sequences are not shown, even split across messages"
     );
 
     // Keys on the screen go to the keyboard as KeyboardEvent.code names.
