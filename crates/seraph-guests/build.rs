@@ -249,6 +249,19 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &[],
     },
+    // The CMOS RTC guests (issue #12) on the PC runtime.
+    GuestBuild {
+        output: "rtc_date.elf",
+        sources: &["pc_entry.S", "rtc_date.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "rtc_periodic.elf",
+        sources: &["pc_entry.S", "rtc_periodic.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
     // Aether NIC guests (issue #15): an e1000 driver on the PC runtime.
     GuestBuild {
         output: "aether_pair.elf",

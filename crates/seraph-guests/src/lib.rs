@@ -450,6 +450,25 @@ pub const PC_SELFTEST: &[u8] = guest_elf!("pc_selftest.elf");
 /// The last COM1 line of [`PC_SELFTEST`] when every step passed.
 pub const PC_SELFTEST_OK: &str = "pc-selftest: ok\n";
 
+/// Reads the date from the CMOS RTC (ports 0x70/0x71) as a PC kernel does:
+/// sees the update-in-progress flag rise and fall with an update, then
+/// reads the date after UIP clears in BCD, binary and 12-hour modes and
+/// compares each with GET_TIME (within 2 s); writes [`RTC_DATE_OK`] and
+/// exits 0, or exits with the failed step (1-5, 9).
+pub const RTC_DATE: &[u8] = guest_elf!("rtc_date.elf");
+
+/// The last COM1 line of [`RTC_DATE`] when every step passed.
+pub const RTC_DATE_OK: &str = "rtc-date: ok\n";
+
+/// Takes the RTC's periodic interrupt (IRQ8 through the slave 8259 at
+/// vector 0x28): 64 at 1024 Hz, 4 at 8 Hz (each no faster than its rate,
+/// by GET_TIME), none with PIE off; writes [`RTC_PERIODIC_OK`] and exits
+/// 0, or exits with the failed step (1-3).
+pub const RTC_PERIODIC: &[u8] = guest_elf!("rtc_periodic.elf");
+
+/// The last COM1 line of [`RTC_PERIODIC`] when every step passed.
+pub const RTC_PERIODIC_OK: &str = "rtc-periodic: ok\n";
+
 /// Aether NIC pair guest, polling (`aether_pair.c` on the PC runtime; boots
 /// under the Seraph protocol and as a PVH kernel, e.g. QEMU with `-device
 /// e1000`). Finds 8086:100E on PCI bus 0, resets it, reads the MAC through
