@@ -250,3 +250,50 @@ fn a_halted_page_fault_handler_is_found_and_its_frame_read() {
         "{r}"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any register state over boot tables with a garbage page (IDT,
+        /// stack, tables all possibly pointing into it): both explainers
+        /// finish, and the line starts with the report's mnemonic.
+        #[test]
+        fn any_state_is_explained_without_a_panic(
+            garbage in proptest::collection::vec(any::<u8>(), 4096),
+            rip: u64, rsp: u64, rax: u64, rbx: u64, cr2: u64,
+            cr3 in prop_oneof![Just(0x1000u64), Just(0x2_0000u64), any::<u64>()],
+            idt_base in prop_oneof![Just(0x2_0000u64), any::<u64>()],
+            idt_limit: u16,
+            insn in proptest::collection::vec(any::<u8>(), 0..16),
+            vector in proptest::option::of(any::<u8>()),
+            code in proptest::option::of(any::<u32>()),
+        ) {
+            let (mem, mut regs, mut sregs) = booted();
+            prop_assert!(mem.write_slice(&garbage, GuestAddress(0x2_0000)).is_ok());
+            (regs.rip, regs.rsp, regs.rax, regs.rbx) = (rip, rsp, rax, rbx);
+            (sregs.cr2, sregs.cr3) = (cr2, cr3);
+            sregs.idt = DescriptorTable { base: idt_base, limit: idt_limit };
+            let events = VcpuEvents {
+                exception: vector.map(|vector| PendingException {
+                    vector,
+                    error_code: code,
+                    injected: true,
+                }),
+                ..Default::default()
+            };
+            let bytes = InstructionBytes::from_slice(&insn);
+            let r = explain_x86(&mem, &state(&regs, &sregs, Some(&events), Some(&bytes)));
+            prop_assert!(r.to_string().starts_with(r.mnemonic));
+            let r = explain_x86(&mem, &state(&regs, &sregs, None, None));
+            prop_assert!(r.to_string().starts_with(r.mnemonic));
+            if let Some(r) = explain_halted_handler(&mem, &regs, &sregs) {
+                prop_assert!(r.to_string().starts_with(r.mnemonic));
+            }
+        }
+    }
+}
