@@ -76,6 +76,21 @@ pub struct Args {
     /// and be a multiple of the LBA size; locked against a second writer).
     #[arg(long, value_name = "PATH[,readonly][,lba=512|4096]", value_parser = parse_disk)]
     pub disk: Option<seraph_nvme::DiskSpec>,
+
+    /// An Aether NIC (Intel 82540EM-compatible) on a packet backend; give it
+    /// once per card. dgram: each frame one UDP datagram (as QEMU's -netdev
+    /// dgram); tap: a host TAP device, created if missing. Default MAC
+    /// 02:53:45:52:00:01.
+    #[arg(
+        long,
+        value_name = "dgram,local=ADDR:PORT,remote=ADDR:PORT[,mac=MAC] | tap,ifname=NAME[,mac=MAC]",
+        value_parser = parse_net
+    )]
+    pub net: Vec<seraph_net::NetSpec>,
+
+    /// Write every NIC frame, in and out, to a pcap file (tcpdump -r, Wireshark).
+    #[arg(long, value_name = "PATH")]
+    pub net_capture: Option<PathBuf>,
 }
 
 /// The --serial choice.
@@ -92,6 +107,11 @@ pub enum SerialArg {
 /// Parses `--disk PATH[,readonly][,lba=512|4096]`.
 pub fn parse_disk(text: &str) -> Result<seraph_nvme::DiskSpec, String> {
     seraph_nvme::DiskSpec::parse(text).map_err(|e| e.to_string())
+}
+
+/// Parses `--net dgram,local=ADDR:PORT,remote=ADDR:PORT[,mac=MAC]` or `tap,ifname=NAME[,mac=MAC]`.
+pub fn parse_net(text: &str) -> Result<seraph_net::NetSpec, String> {
+    seraph_net::NetSpec::parse(text).map_err(|e| e.to_string())
 }
 
 /// Parses sizes like `512M`, `1G`, `2048K`, `536870912` (binary units).

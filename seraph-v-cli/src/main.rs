@@ -126,6 +126,8 @@ fn config_from(args: &Args) -> MachineConfig {
         map_heap: args.map_heap,
         timing: args.stats,
         disk: args.disk.clone(),
+        net: args.net.clone(),
+        net_capture: args.net_capture.clone(),
         ..MachineConfig::default()
     }
 }

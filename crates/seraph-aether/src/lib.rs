@@ -249,6 +249,15 @@ impl Aether {
         self.irq_level
     }
 
+    /// True if a received frame would raise INTA#: the receiver is on, a
+    /// receive cause (RXT0, RXDMT0, RXO) is unmasked and INTx is enabled.
+    pub fn receive_interrupts_enabled(&self) -> bool {
+        let rx_causes = regs::int::RXT0 | regs::int::RXDMT0 | regs::int::RXO;
+        self.reg(regs::RCTL) & regs::rctl::EN != 0
+            && self.reg(regs::IMS) & rx_causes != 0
+            && !self.config.intx_disabled()
+    }
+
     /// Sets the link state (STATUS.LU); a change raises LSC.
     pub fn set_link_up(&mut self, up: bool) {
         if self.link_up != up {

@@ -333,6 +333,11 @@ impl NetHandle {
         &self.stats
     }
 
+    /// True while the reader thread runs (until [`NetHandle::shutdown`]).
+    pub fn is_open(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Stops the reader thread (within ~50 ms) and detaches the card from
     /// the backend (its frames are dropped from then on). Idempotent.
     pub fn shutdown(&mut self) {

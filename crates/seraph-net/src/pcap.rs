@@ -159,6 +159,26 @@ impl Capture {
     }
 }
 
+impl Drop for Inner {
+    /// The last clone gone: write out what is queued and close the file.
+    fn drop(&mut self) {
+        drop(
+            self.sender
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        if let Some(w) = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = w.join();
+        }
+    }
+}
+
 fn write_records(
     mut file: BufWriter<File>,
     receiver: Receiver<Record>,
@@ -212,6 +232,23 @@ mod tests {
             at += 16 + incl;
         }
         assert_eq!(at, bytes.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dropping_the_last_clone_writes_everything_out() {
+        let dir = std::env::temp_dir().join(format!("seraph-net-pcap-drop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("drop.pcap");
+        let cap = Capture::create(&path).unwrap();
+        let other = cap.clone();
+        for _ in 0..100 {
+            other.record(&[0xAB; 1000]);
+        }
+        drop(cap);
+        drop(other);
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len, 24 + 100 * (16 + 1000));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

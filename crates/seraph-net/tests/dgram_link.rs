@@ -140,7 +140,9 @@ fn malformed_and_foreign_datagrams_are_dropped_and_counted() {
     assert_eq!(hb.stats().rx_dropped.load(Ordering::Relaxed), 3);
     assert_eq!(hb.stats().rx_foreign.load(Ordering::Relaxed), 1);
     assert_eq!(b.r(seraph_aether::regs::stat::ROC), 1);
+    assert!(hb.is_open());
     hb.shutdown();
+    assert!(!hb.is_open());
     hb.shutdown();
 }
 

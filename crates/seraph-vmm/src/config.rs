@@ -57,6 +57,11 @@ pub struct MachineConfig {
     /// The Atlas disk: an NVMe controller on bus 0 serving this image as
     /// namespace 1 (`--disk PATH[,readonly][,lba=512|4096]`).
     pub disk: Option<seraph_nvme::DiskSpec>,
+    /// Aether NICs (82540EM-compatible), one per entry, in order on bus 0
+    /// (`--net dgram,...` / `--net tap,...`).
+    pub net: Vec<seraph_net::NetSpec>,
+    /// Every frame of every NIC, in and out, as a pcap file (`--net-capture PATH`).
+    pub net_capture: Option<PathBuf>,
 }
 
 impl Default for MachineConfig {
@@ -79,6 +84,8 @@ impl Default for MachineConfig {
             timing: false,
             rtc: true,
             disk: None,
+            net: Vec::new(),
+            net_capture: None,
         }
     }
 }

@@ -41,6 +41,9 @@ pub enum VmmError {
     /// A bug or an unexpected state in Seraph-V itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A NIC backend or its capture file cannot be set up (`--net`, `--net-capture`).
+    #[error("{0}")]
+    Net(#[from] seraph_net::NetError),
 }
 
 impl VmmError {
@@ -56,6 +59,7 @@ impl VmmError {
                 exit_code::HYPERVISOR_UNAVAILABLE
             }
             VmmError::Hypervisor(_) | VmmError::Internal(_) => exit_code::INTERNAL,
+            VmmError::Net(e) => e.exit_code(),
         }
     }
 }

@@ -127,6 +127,21 @@ fn intx_disable_holds_the_line_low() {
 }
 
 #[test]
+fn receive_interrupts_are_enabled_by_rctl_ims_and_intx() {
+    let mut rig = Rig::new();
+    rig.bus_master(true);
+    assert!(!rig.card.receive_interrupts_enabled());
+    rig.w(regs::RCTL, regs::rctl::EN);
+    rig.w(regs::IMS, int::TXDW);
+    assert!(!rig.card.receive_interrupts_enabled(), "TXDW is not a receive cause");
+    rig.w(regs::IMS, int::RXT0);
+    assert!(rig.card.receive_interrupts_enabled());
+    let cmd = command::MEMORY_SPACE | command::INTX_DISABLE;
+    rig.card.config_mut().set_command(cmd);
+    assert!(!rig.card.receive_interrupts_enabled());
+}
+
+#[test]
 fn setting_link_up_raises_lsc() {
     let mut rig = Rig::new();
     rig.w(regs::CTRL, 0);

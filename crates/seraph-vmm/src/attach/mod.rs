@@ -7,6 +7,7 @@ use crate::config::MachineConfig;
 use crate::devices::Devices;
 use crate::error::VmmError;
 
+mod net;
 mod nvme;
 mod rtc;
 
@@ -17,6 +18,7 @@ pub(crate) fn attach_all(
     mem: &GuestMemoryMmap,
 ) -> Result<(), VmmError> {
     nvme::attach(devices, config, mem)?;
+    net::attach(devices, config, mem)?;
     rtc::attach(devices, config, mem)?;
     Ok(())
 }
