@@ -18,6 +18,11 @@
  *     rest wait, the admin queue still answers;
  *  7. "nvme-hostile: ok", exit 0 (with completions left unread).
  *
+ * -DNVME_BENCH: 4 KiB random reads and sequential writes at queue depth
+ * 1 (polled), NVME_BENCH_OPS of each (default 20000); prints
+ * "nvme-bench: <kind> <ops> ops <tsc cycles> cycles" (compare VMMs on one
+ * host by cycles per op), flushes, exit 0.
+ *
  * -DNVME_STREAM: writes LBA 256 + i holding "ATLAS-STREAM-" and i in hex
  * (the rest of the block the byte i), flushes, prints
  * "nvme-stream: flushed <i>", for i = 0, 1, ... until the disk ends
@@ -69,7 +74,61 @@ static inline void expect(u32 step, const char *what, u32 got, u32 want)
     }
 }
 
-#ifdef NVME_STREAM
+#if defined(NVME_BENCH)
+#ifndef NVME_BENCH_OPS
+#define NVME_BENCH_OPS 20000
+#endif
+static inline u64 rdtsc(void)
+{
+    u32 lo, hi;
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi));
+    return (u64)hi << 32 | lo;
+}
+
+static void report(const char *kind, u64 cycles)
+{
+    serial_puts("nvme-bench: ");
+    serial_puts(kind);
+    serial_puts(" ");
+    serial_put_dec(NVME_BENCH_OPS);
+    serial_puts(" ops ");
+    serial_put_dec(cycles);
+    serial_puts(" cycles\n");
+}
+
+void pc_main(int protocol, unsigned long info)
+{
+    (void)protocol;
+    (void)info;
+    start();
+    u32 per = 4096 / lba;
+    u64 units = blocks / per;
+    u64 x = 0x2545F4914F6CDD1DULL;
+    u64 t0 = rdtsc();
+    for (u32 i = 0; i < NVME_BENCH_OPS; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        u32 s = rw(0x02, (x % units) * per, per, (u64)rbuf, 0);
+        if (s)
+            fail(2, "random read", s);
+    }
+    report("randread-4k", rdtsc() - t0);
+    memset(wbuf, 0x5A, 4096);
+    t0 = rdtsc();
+    for (u32 i = 0; i < NVME_BENCH_OPS; i++) {
+        u32 s = rw(0x01, ((u64)i % units) * per, per, (u64)wbuf, 0);
+        if (s)
+            fail(3, "sequential write", s);
+    }
+    u32 s = flush();
+    if (s)
+        fail(3, "flush", s);
+    report("seqwrite-4k", rdtsc() - t0);
+    serial_puts("nvme-bench: ok\n");
+    pc_exit(0);
+}
+#elif defined(NVME_STREAM)
 void pc_main(int protocol, unsigned long info)
 {
     (void)protocol;
