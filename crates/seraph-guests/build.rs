@@ -363,6 +363,12 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &["-DNVME_STREAM=1"],
     },
+    GuestBuild {
+        output: "nvme_bench.elf",
+        sources: &["pc_entry.S", "nvme_stress.c"],
+        script: "pc.ld",
+        defines: &["-DNVME_BENCH=1"],
+    },
 ];
 
 /// Print one clear message and stop the build (no panic backtrace).

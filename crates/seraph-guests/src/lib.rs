@@ -546,6 +546,13 @@ pub const NVME_HOSTILE_OK: &str = "nvme-hostile: ok\n";
 /// of the disk. Its test kills seraph-v mid-stream.
 pub const NVME_STREAM: &[u8] = guest_elf!("nvme_stream.elf");
 
+/// Atlas disk benchmark (seraph-v and QEMU `-device nvme` alike): 20000 4
+/// KiB random reads, then 20000 4 KiB sequential writes and a Flush, at
+/// queue depth 1, polled; prints `nvme-bench: randread-4k 20000 ops <n>
+/// cycles` and `nvme-bench: seqwrite-4k ...` (TSC cycles: compare VMMs on
+/// one host by cycles per op), then `nvme-bench: ok` and exit 0.
+pub const NVME_BENCH: &[u8] = guest_elf!("nvme_bench.elf");
+
 /// Platform v2's PCI proof: enumerates bus 0, sizes and moves the PCI test
 /// device's BAR (and tries to put it over RAM), uses its I/O BAR and takes
 /// its INTx through the PIC; prints [`PCI_TESTDEV_OK`] and exits 0 (needs
