@@ -120,6 +120,54 @@ fn errors_get_their_status_and_a_closed_connection() {
 }
 
 #[test]
+fn random_garbage_requests_get_4xx_and_the_server_lives() {
+    let src = Synthetic::new(8, 8, 0, Synthetic::pattern);
+    let (handle, _) = start(&src, DisplayConfig::default());
+    let addr = handle.local_addr();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces: [&[u8]; 8] = [
+        b"GET ",
+        b"/ws",
+        b" HTTP/1.1\r\n",
+        b"Host: x\r\n",
+        b"\r\n",
+        b"\x00\xff",
+        b":",
+        b"%%",
+    ];
+    let mut answered = 0;
+    for _ in 0..200 {
+        // Never starting with blank lines, which HTTP lets a server skip
+        // (such a request waits for its 5 s deadline; tested below).
+        let mut req = b"G".to_vec();
+        for _ in 0..next() % 12 {
+            let r = next();
+            if r % 3 == 0 {
+                req.push(r as u8);
+            } else {
+                req.extend_from_slice(pieces[(r % 8) as usize]);
+            }
+        }
+        req.extend_from_slice(b"\r\n\r\n");
+        let resp = raw(addr, &req);
+        if !resp.is_empty() {
+            let (code, _) = split_response(&resp);
+            assert!((400..500).contains(&code), "{code} for {req:?}");
+            answered += 1;
+        }
+    }
+    assert!(answered > 150, "only {answered} answers");
+    assert_eq!(get(addr, "/").0, 200);
+    handle.shutdown();
+}
+
+#[test]
 fn a_slow_request_times_out_with_408() {
     let src = Synthetic::new(8, 8, 0, Synthetic::pattern);
     let (handle, _) = start(&src, DisplayConfig::default());
