@@ -7,11 +7,11 @@ use seraph_irq::{IrqLine, MsiSink};
 use seraph_pci::{BarSpec, ConfigSpace, GuestDma, PciDevice, PciIds};
 
 use crate::backend::DiskImage;
-use crate::command::{CQE_SIZE, Command, Completion, SQE_SIZE};
+use crate::command::{Command, Completion, SQE_SIZE};
 use crate::identify::Counters;
 use crate::msix::Msix;
 use crate::queue::{CompQueue, SubQueue};
-use crate::spec::{Status, cc, csts, reg};
+use crate::spec::{Status, cc, csts};
 
 /// PCI vendor id: not a registered vendor (drivers bind NVMe by class
 /// code 01/08/02, so no quirks apply).
@@ -98,11 +98,11 @@ pub struct NvmeController {
     intx_level: bool,
     pub(crate) disk: DiskImage,
     pub(crate) cc: u32,
-    csts: u32,
-    aqa: u32,
-    asq: u64,
-    acq: u64,
-    intms: u32,
+    pub(crate) csts: u32,
+    pub(crate) aqa: u32,
+    pub(crate) asq: u64,
+    pub(crate) acq: u64,
+    pub(crate) intms: u32,
     pub(crate) sqs: Vec<Option<SubQueue>>,
     pub(crate) cqs: Vec<Option<CompQueue>>,
     pub(crate) aers: Vec<u16>,
@@ -110,8 +110,8 @@ pub struct NvmeController {
     pub(crate) counters: Counters,
     /// Data bytes moved by the command being executed.
     pub(crate) moved: u64,
-    pending_work: bool,
-    ignored_doorbells: u64,
+    pub(crate) pending_work: bool,
+    pub(crate) ignored_doorbells: u64,
 }
 
 impl std::fmt::Debug for NvmeController {
@@ -211,163 +211,8 @@ impl NvmeController {
         self.pending_work
     }
 
-    fn msix_enabled(&self) -> bool {
+    pub(crate) fn msix_enabled(&self) -> bool {
         self.msix.enabled(&self.config)
-    }
-
-    // ---- registers ------------------------------------------------------
-
-    fn read_dword(&self, offset: u64) -> u32 {
-        let cap = Self::cap();
-        match offset {
-            0x00 => cap as u32,
-            0x04 => (cap >> 32) as u32,
-            reg::VS => 0x0001_0400,
-            reg::INTMS | reg::INTMC => self.intms,
-            reg::CC => self.cc,
-            reg::CSTS => self.csts,
-            reg::AQA => self.aqa,
-            0x28 => self.asq as u32,
-            0x2C => (self.asq >> 32) as u32,
-            0x30 => self.acq as u32,
-            0x34 => (self.acq >> 32) as u32,
-            o if (MSIX_TABLE..MSIX_PBA).contains(&o) => self.msix.table_read(o - MSIX_TABLE),
-            o if (MSIX_PBA..BAR0_SIZE).contains(&o) => self.msix.pba_read(o - MSIX_PBA),
-            _ => 0,
-        }
-    }
-
-    /// A write of `value` to the dword at `offset`; `mask` marks the bytes
-    /// the access covered.
-    fn write_dword(&mut self, offset: u64, value: u32, mask: u32) {
-        let merge = |old: u32| (old & !mask) | (value & mask);
-        match offset {
-            // INTMS/INTMC are ignored while MSI-X is on.
-            reg::INTMS if !self.msix_enabled() => {
-                self.intms |= value & mask;
-                self.update_intx();
-            }
-            reg::INTMC if !self.msix_enabled() => {
-                self.intms &= !(value & mask);
-                self.update_intx();
-            }
-            reg::CC => self.write_cc(merge(self.cc)),
-            reg::AQA => self.aqa = merge(self.aqa) & 0x0FFF_0FFF,
-            0x28 => {
-                self.asq = (self.asq & !0xFFFF_FFFF) | u64::from(merge(self.asq as u32) & !0xFFF)
-            }
-            0x2C => {
-                self.asq =
-                    (self.asq & 0xFFFF_FFFF) | u64::from(merge((self.asq >> 32) as u32)) << 32
-            }
-            0x30 => {
-                self.acq = (self.acq & !0xFFFF_FFFF) | u64::from(merge(self.acq as u32) & !0xFFF)
-            }
-            0x34 => {
-                self.acq =
-                    (self.acq & 0xFFFF_FFFF) | u64::from(merge((self.acq >> 32) as u32)) << 32
-            }
-            o if (reg::DOORBELLS..reg::DOORBELLS + 8 * MAX_QUEUES as u64).contains(&o) => {
-                self.doorbell((o - reg::DOORBELLS) / 4, value, mask)
-            }
-            o if (MSIX_TABLE..MSIX_PBA).contains(&o) => {
-                let old = self.msix.table_read(o - MSIX_TABLE);
-                let config = &self.config;
-                self.msix.table_write(config, o - MSIX_TABLE, merge(old));
-            }
-            _ => {}
-        }
-    }
-
-    fn write_cc(&mut self, new: u32) {
-        let old = self.cc;
-        self.cc = new;
-        if old & cc::EN == 0 && new & cc::EN != 0 {
-            self.enable();
-        } else if old & cc::EN != 0 && new & cc::EN == 0 {
-            self.reset();
-        }
-        if cc::shn(new) != 0 {
-            if self.csts & csts::SHST_COMPLETE == 0 {
-                // Shutdown: every completed write becomes durable first.
-                let _ = self.disk.flush();
-            }
-            self.csts |= csts::SHST_COMPLETE;
-        } else {
-            self.csts &= !(3 << 2);
-        }
-    }
-
-    fn enable(&mut self) {
-        let asqs = (self.aqa & 0xFFF) + 1;
-        let acqs = ((self.aqa >> 16) & 0xFFF) + 1;
-        let page = self.page_size();
-        let ok = cc::css(self.cc) == 0
-            && cc::ams(self.cc) == 0
-            && cc::mps(self.cc) <= 4
-            && asqs >= 2
-            && acqs >= 2
-            && self.asq & (page - 1) == 0
-            && self.acq & (page - 1) == 0
-            && self.dma.contains(self.asq, asqs as usize * SQE_SIZE)
-            && self.dma.contains(self.acq, acqs as usize * CQE_SIZE);
-        if !ok {
-            self.csts |= csts::CFS;
-            return;
-        }
-        if let Some(slot) = self.sqs.get_mut(0) {
-            *slot = Some(SubQueue::new(self.asq, asqs, 0));
-        }
-        if let Some(slot) = self.cqs.get_mut(0) {
-            *slot = Some(CompQueue::new(self.acq, acqs, true, 0));
-        }
-        self.csts = (self.csts & !csts::CFS) | csts::RDY;
-    }
-
-    /// Controller reset (CC.EN 1 -> 0): queues deleted, held commands
-    /// dropped, features back to defaults; AQA/ASQ/ACQ kept.
-    fn reset(&mut self) {
-        self.sqs.fill(None);
-        self.cqs.fill(None);
-        self.aers.clear();
-        self.features = Features::default();
-        self.intms = 0;
-        self.pending_work = false;
-        self.csts &= !(csts::RDY | csts::CFS);
-        self.update_intx();
-    }
-
-    fn doorbell(&mut self, index: u64, value: u32, mask: u32) {
-        let qid = (index / 2) as usize;
-        if !self.ready() {
-            self.ignored_doorbells += 1;
-            return;
-        }
-        if index % 2 == 1 {
-            let Some(cq) = self.cqs.get_mut(qid).and_then(Option::as_mut) else {
-                self.ignored_doorbells += 1;
-                return;
-            };
-            let head = (cq.head & !mask) | (value & mask);
-            if head >= cq.size {
-                self.ignored_doorbells += 1;
-                return;
-            }
-            cq.head = head;
-            self.update_intx();
-        } else {
-            let Some(sq) = self.sqs.get_mut(qid).and_then(Option::as_mut) else {
-                self.ignored_doorbells += 1;
-                return;
-            };
-            let tail = (sq.tail & !mask) | (value & mask);
-            if tail >= sq.size {
-                self.ignored_doorbells += 1;
-                return;
-            }
-            sq.tail = tail;
-        }
-        self.process();
     }
 
     // ---- processing -----------------------------------------------------
@@ -492,7 +337,7 @@ impl NvmeController {
     /// Recomputes the INTx level: some interrupt-enabled CQ holds entries
     /// the guest has not acknowledged, MSI-X is off, INTMS bit 0 is clear
     /// and the command register allows INTx.
-    fn update_intx(&mut self) {
+    pub(crate) fn update_intx(&mut self) {
         let pending = !self.msix_enabled()
             && self
                 .cqs

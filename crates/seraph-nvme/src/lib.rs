@@ -36,6 +36,7 @@ mod io;
 pub mod msix;
 pub mod prp;
 pub mod queue;
+mod regs;
 pub mod spec;
 
 pub use backend::{DiskError, DiskImage, DiskSpec};
