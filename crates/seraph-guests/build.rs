@@ -295,6 +295,31 @@ const GUESTS: &[GuestBuild] = &[
         script: "bzimage.ld",
         defines: &[],
     },
+    // Issue #12: Seraph OS's allocator (frees types 1/2/3/7, scribbles).
+    GuestBuild {
+        output: "allocator_identity.elf",
+        sources: &["entry.S", "allocator_kernel.c"],
+        script: "identity.ld",
+        defines: &[],
+    },
+    GuestBuild {
+        output: "allocator_higher_half.elf",
+        sources: &["entry.S", "allocator_kernel.c"],
+        script: "higher_half.ld",
+        defines: &["-DSERAPH_HIGHER_HALF=1"],
+    },
+    GuestBuild {
+        output: "allocator_identity_sparse.elf",
+        sources: &["entry.S", "allocator_kernel.c"],
+        script: "identity.ld",
+        defines: &["-DALLOCATOR_SPARSE=1"],
+    },
+    GuestBuild {
+        output: "allocator_higher_half_sparse.elf",
+        sources: &["entry.S", "allocator_kernel.c"],
+        script: "higher_half.ld",
+        defines: &["-DSERAPH_HIGHER_HALF=1", "-DALLOCATOR_SPARSE=1"],
+    },
     // Platform v2: the PCI test device and typed input into COM1.
     GuestBuild {
         output: "pci_testdev.elf",

@@ -137,6 +137,8 @@ fn config_from(args: &Args) -> MachineConfig {
 /// exact byte counts).
 fn check_config(config: &MachineConfig) -> Result<(), Failure> {
     const TWO_MIB: u64 = 2 << 20;
+    /// 4 GiB in 2 MiB steps: further than any valid size can be.
+    const MAX_SUGGESTION_STEPS: u64 = 2048;
     let memory = config.memory_size;
     let valid = |size: u64| {
         MachineConfig {
@@ -147,15 +149,25 @@ fn check_config(config: &MachineConfig) -> Result<(), Failure> {
         .is_ok()
     };
     if memory % TWO_MIB != 0 {
-        let up = memory.div_ceil(TWO_MIB).saturating_mul(TWO_MIB);
-        let down = memory / TWO_MIB * TWO_MIB;
-        let hint = match [up, down].into_iter().find(|&m| valid(m)) {
+        // The nearest size that is valid in every respect (aligned, not too
+        // small, not over the limit): 3073M suggests 3072M, not 3074M.
+        // Sizes far beyond the limit search down from 4 GiB.
+        let down = (memory / TWO_MIB * TWO_MIB).min(4 << 30);
+        let nearest = (0..=MAX_SUGGESTION_STEPS)
+            .flat_map(|k| {
+                let up = down.checked_add((k + 1) * TWO_MIB);
+                let below = down.checked_sub(k * TWO_MIB);
+                [up, below]
+            })
+            .flatten()
+            .find(|&m| valid(m));
+        let hint = match nearest {
             Some(m) => format!(": use e.g. --memory {}M", m >> 20),
             None => String::new(),
         };
         return Err(Failure::new(
             exit_code::CONFIG,
-            format!("guest memory: {memory} bytes is not a multiple of 2 MiB{hint} (at most 3G)"),
+            format!("guest memory: {memory} bytes is not a multiple of 2 MiB{hint}"),
         ));
     }
     config.validate()?;

@@ -21,7 +21,13 @@ fn suggestions_are_valid_and_nonsense_is_a_usage_error() {
         // 3074 MiB (rounding up) is over the 3G limit: suggest 3072.
         (&["--memory", "3073M"], 78, "use e.g. --memory 3072M"),
         (&["--memory", "513M"], 78, "use e.g. --memory 514M"),
-        (&["--memory", "1M"], 78, "memory"),
+        (&["--memory", "1M"], 78, "use e.g. --memory"),
+        (&["--memory", "4097M"], 78, "use e.g. --memory 3072M"),
+        (
+            &["--memory", "18446744073709551615"],
+            78,
+            "use e.g. --memory 3072M",
+        ),
         (&["--timeout", "1us"], 2, "at least 1ms"),
         (&["--timeout", "0.0000000001"], 2, "at least 1ms"),
         (&["--timeout", "1.0005s"], 2, "resolution of 1 ms"),

@@ -632,6 +632,35 @@ pub fn test_initrd() -> Vec<u8> {
     data
 }
 
+/// Behaves like Seraph OS's physical memory manager at boot (issue #12):
+/// frees every page the memory map types 1, 2, 3 or 7, reserves only the
+/// first 1 MiB, the boot stack, the primordial arena and (if
+/// kernel_phys_base != 0) its image, keeps the boot PML4, and scribbles
+/// over every free page (`rep stosq`). Then, with the TLB flushed, checks
+/// the boot info and map, paging through the identity and physical maps,
+/// its stack, the GDT (reloading CS and the data segments) and the TSS's
+/// IST1 stack (a #UD through an IST1 gate). COM1:
+/// `allocator: scribbled N pages`, then [`ALLOCATOR_OK`] and EXIT 0; a
+/// failed check prints `allocator: FAILED ...` and EXITs 2-11; freed page
+/// tables end in a triple fault. Identity-linked.
+pub const ALLOCATOR_IDENTITY: &[u8] = guest_elf!("allocator_identity.elf");
+
+/// [`ALLOCATOR_IDENTITY`] linked higher-half (its boot structures move
+/// above its image at physical 0).
+pub const ALLOCATOR_HIGHER_HALF: &[u8] = guest_elf!("allocator_higher_half.elf");
+
+/// [`ALLOCATOR_IDENTITY`] scribbling only six qwords per free page (0,
+/// 0x80, 0xA0, 0x800, 0xFF0, 0xFF8: where page tables, a GDT/TSS and the
+/// boot info keep what matters), for RAM sizes above 1 GiB on an emulating
+/// nested KVM.
+pub const ALLOCATOR_IDENTITY_SPARSE: &[u8] = guest_elf!("allocator_identity_sparse.elf");
+
+/// [`ALLOCATOR_HIGHER_HALF`] with the sparse scribble.
+pub const ALLOCATOR_HIGHER_HALF_SPARSE: &[u8] = guest_elf!("allocator_higher_half_sparse.elf");
+
+/// The last COM1 line of the allocator kernels when every check passed.
+pub const ALLOCATOR_OK: &str = "allocator: ok\n";
+
 /// The magic before the patchable u64 block count in [`BENCH_PIO`] and
 /// [`BENCH_MMIO`].
 pub const BENCH_COUNT_MAGIC: &[u8; 8] = b"SVBENCH1";
