@@ -210,6 +210,10 @@ fn run() -> Result<i32, Failure> {
     let raw_terminal = (config.stdin.is_some()).then(terminal::RawTerminal::enter);
     let mut machine = Machine::new(&hypervisor, config, &kernel)?;
     signals.attach(machine.stop_handle());
+    let _gdb = match args.gdb_addr() {
+        Some(addr) => Some(start_gdb(&mut machine, addr, args.gdb_wait())?),
+        None => None,
+    };
     let report = machine.run()?;
     #[cfg(unix)]
     drop(raw_terminal);
@@ -219,6 +223,9 @@ fn run() -> Result<i32, Failure> {
         (outcome, _) => (outcome.to_string(), report.exit_code()),
     };
     out::report(&line);
+    if let Some(fault) = &report.fault {
+        out::report(&format!("fault: {fault}"));
+    }
     let code = output_problems(&report, code);
     if args.stats {
         out::stderr(&report.stats.to_string());
@@ -227,6 +234,24 @@ fn run() -> Result<i32, Failure> {
         write_framebuffer_outputs(&args, &machine)?;
     }
     Ok(code)
+}
+
+/// Binds the gdb server, says where to connect, and serves it on its own
+/// thread; with `wait`, the vCPU holds at its first instruction until gdb
+/// lets it go.
+fn start_gdb<H: seraph_hypervisor::Hypervisor>(
+    machine: &mut Machine<H>,
+    addr: std::net::SocketAddr,
+    wait: bool,
+) -> Result<std::thread::JoinHandle<()>, Failure> {
+    let stub = seraph_vmm::gdb::GdbStub::listen(addr)?;
+    out::stderr(&format!(
+        "{}\n",
+        seraph_gdb::waiting_message(stub.local_addr())
+    ));
+    let (control, events) = machine.attach_control(wait);
+    let target = seraph_vmm::gdb::VmmDebugTarget::new(control, events, machine.stop_handle());
+    Ok(stub.spawn(target)?)
 }
 
 /// Reports output that could not be written (a serial log on a full disk,

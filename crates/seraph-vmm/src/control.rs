@@ -65,8 +65,8 @@ pub enum VcpuEvent {
     },
     /// The guest called EXIT with this status; the run is over.
     Exited(u64),
-    /// The run ended another way (fault, timeout, ...): the report's words.
-    Ended(String),
+    /// The run ended another way (fault, timeout, ...).
+    Ended(crate::report::RunOutcome),
 }
 
 /// Sends requests to a vCPU loop from any thread.

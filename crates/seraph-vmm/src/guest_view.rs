@@ -30,6 +30,15 @@ pub fn read_guest(
     seraph_memory::walk::read_virt(mem, sregs.cr3, addr, buf).map_err(|_| GuestFault)
 }
 
+/// True if guest-physical `addr..addr + len` is backed by guest memory.
+pub fn physically_backed(mem: &GuestMemoryMmap, addr: u64, len: usize) -> bool {
+    use vm_memory::GuestMemoryBackend;
+    let Some(last) = addr.checked_add(len.saturating_sub(1) as u64) else {
+        return false;
+    };
+    mem.address_in_range(GuestAddress(addr)) && mem.address_in_range(GuestAddress(last))
+}
+
 /// The machine as the hypercall dispatcher sees it.
 pub(crate) struct GuestView<'a, V: Vcpu + ?Sized> {
     pub(crate) vcpu: &'a V,

@@ -23,6 +23,7 @@ pub mod deadline;
 pub mod devices;
 pub mod entry;
 pub mod error;
+pub mod gdb;
 pub mod guest_view;
 pub mod hypercall;
 pub mod interrupts;

@@ -44,6 +44,10 @@ pub struct RunReport {
     pub print: Vec<u8>,
     /// Output dropped (a reader too slow) or refused (write errors).
     pub output: OutputReport,
+    /// The guest fault behind the ending, explained: the exception that
+    /// started a triple fault, or the exception whose handler a halted
+    /// guest sits in.
+    pub fault: Option<seraph_fault::FaultReport>,
 }
 
 /// What became of the guest's output.
@@ -247,13 +251,43 @@ impl<H: Hypervisor> Machine<H> {
             }
             Err(e) => return Err(e),
         };
+        let fault = self.explain_fault(&outcome);
         Ok(RunReport {
             outcome,
+            fault,
             stats,
             serial: self.devices.serial_tail(),
             print: self.console.captured(),
             output,
         })
+    }
+}
+
+impl<H: Hypervisor> Machine<H> {
+    /// Explains the guest fault behind `outcome`, where there is one: the
+    /// first fault of a triple fault (from the event state, or worked out
+    /// from RIP, CR2 and the tables), or, for a guest halted for good, the
+    /// exception handler it halts in.
+    fn explain_fault(&self, outcome: &RunOutcome) -> Option<seraph_fault::FaultReport> {
+        use seraph_fault::x86::{X86FaultState, explain_halted_handler, explain_x86};
+        match outcome {
+            RunOutcome::TripleFault { cpu: Some(cpu) } => Some(explain_x86(
+                &self.mem,
+                &X86FaultState {
+                    regs: &cpu.regs,
+                    sregs: &cpu.sregs,
+                    events: cpu.events.as_ref(),
+                    instruction: None,
+                },
+            )),
+            RunOutcome::Idle { .. } | RunOutcome::DeadHalt { .. } => {
+                let regs = self.vcpu.regs().ok()?;
+                let sregs = self.vcpu.special_regs().ok()?;
+                explain_halted_handler(&self.mem, &regs, &sregs)
+                    .filter(|report| report.mnemonic != "INT")
+            }
+            _ => None,
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub mod exit_code {
     pub const INTERRUPTED: i32 = 130;
     /// A thread Seraph-V needs could not be created (sysexits EX_OSERR).
     pub const OS_ERROR: i32 = 71;
+    /// Killed from the attached debugger (gdb's `kill`), as 128 + SIGKILL.
+    pub const KILLED: i32 = 137;
     /// Stopped by a termination signal: 128 + the signal (SIGHUP 129, SIGTERM 143).
     pub const SIGNAL_BASE: i32 = 128;
 }
@@ -113,6 +115,8 @@ pub enum RunOutcome {
     },
     /// Stopped from outside (Ctrl-C).
     Interrupted,
+    /// Killed by the attached debugger (gdb's `kill`).
+    Killed,
     /// Stopped by a termination signal (SIGTERM, SIGHUP).
     Signalled {
         /// The signal number.
@@ -133,6 +137,7 @@ impl RunOutcome {
             RunOutcome::Timeout { .. } => exit_code::TIMEOUT,
             RunOutcome::Interrupted => exit_code::INTERRUPTED,
             RunOutcome::Signalled { signal } => exit_code::SIGNAL_BASE + (signal & 0x7f),
+            RunOutcome::Killed => exit_code::KILLED,
         }
     }
 }
@@ -210,6 +215,7 @@ impl fmt::Display for RunOutcome {
                 hex_or_unknown(*rip)
             ),
             RunOutcome::Interrupted => write!(f, "interrupted (Ctrl-C)"),
+            RunOutcome::Killed => write!(f, "killed from the debugger"),
             RunOutcome::Signalled { signal } => {
                 let name = match signal {
                     1 => "SIGHUP",

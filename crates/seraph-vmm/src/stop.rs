@@ -17,6 +17,8 @@ pub enum StopReason {
     Interrupted,
     /// A termination signal (SIGTERM, SIGHUP) with this number.
     Terminated(i32),
+    /// The attached debugger asked to kill the run (gdb's `kill`).
+    DebuggerKill,
 }
 
 impl StopReason {
@@ -25,6 +27,7 @@ impl StopReason {
             Self::Timeout => 1,
             Self::Interrupted => 2,
             Self::Terminated(signal) => 0x100 | (signal as u32 & 0xff),
+            Self::DebuggerKill => 3,
         }
     }
 
@@ -33,6 +36,7 @@ impl StopReason {
             0 => None,
             1 => Some(Self::Timeout),
             2 => Some(Self::Interrupted),
+            3 => Some(Self::DebuggerKill),
             v => Some(Self::Terminated((v & 0xff) as i32)),
         }
     }
@@ -94,6 +98,7 @@ mod tests {
             StopReason::Interrupted,
             StopReason::Terminated(15),
             StopReason::Terminated(1),
+            StopReason::DebuggerKill,
         ] {
             assert_eq!(StopReason::decode(r.encode()), Some(r));
         }
