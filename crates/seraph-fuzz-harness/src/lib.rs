@@ -19,9 +19,11 @@
 //! | `page_walk` | the guest page walker and PRINT over real guest memory with garbage tables |
 //! | `arm64_trap` | the AArch64 ESR_EL2 decoder, trap description, `VmExit` mapping and fault report (seraph-fault) |
 //! | `nvme_command` | NVMe admin and I/O command parsing and execution, registers and doorbells |
+//! | `aether_regs`, `aether_rings` | the Aether NIC's register decoding, its descriptor parsing and rings over garbage memory |
 
 #![forbid(unsafe_code)]
 
+pub mod aether;
 pub mod arm64_trap;
 pub mod boot_protocols;
 mod bytes;
@@ -31,6 +33,7 @@ pub mod hypercalls;
 pub mod memory_map;
 pub mod nvme;
 
+pub use aether::{aether_regs, aether_rings};
 pub use arm64_trap::arm64_trap;
 pub use boot_protocols::boot_protocols;
 pub use devices::{lapic, pic, pit, serial};
@@ -56,6 +59,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("page_walk", page_walk),
     ("arm64_trap", arm64_trap),
     ("nvme_command", nvme_command),
+    ("aether_regs", aether_regs),
+    ("aether_rings", aether_rings),
 ];
 
 /// The target called `name`, if there is one.
