@@ -328,6 +328,12 @@ const GUESTS: &[GuestBuild] = &[
         defines: &[],
     },
     GuestBuild {
+        output: "gdb_target.elf",
+        sources: &["pc_entry.S", "gdb_target.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
         output: "serial_echo.elf",
         sources: &["pc_entry.S", "serial_echo.c"],
         script: "pc.ld",

@@ -91,6 +91,42 @@ pub struct Args {
     /// Write every NIC frame, in and out, to a pcap file (tcpdump -r, Wireshark).
     #[arg(long, value_name = "PATH")]
     pub net_capture: Option<PathBuf>,
+
+    /// Serve the GDB remote protocol on tcp:ADDR:PORT (loopback unless another address is given).
+    #[arg(long, value_name = "tcp:ADDR:PORT", value_parser = parse_gdb)]
+    pub gdb: Option<std::net::SocketAddr>,
+
+    /// Shorthand for --gdb tcp:127.0.0.1:1234 (as QEMU's -s).
+    #[arg(short = 's')]
+    pub gdb_default: bool,
+
+    /// Hold the vCPU at the kernel's first instruction until gdb continues.
+    #[arg(long)]
+    pub gdb_wait: bool,
+
+    /// Shorthand for --gdb-wait (as QEMU's -S).
+    #[arg(short = 'S')]
+    pub gdb_wait_short: bool,
+}
+
+impl Args {
+    /// Where the gdb server listens, if one was asked for (`-S` alone
+    /// implies the default address, as `--gdb-wait` does).
+    pub fn gdb_addr(&self) -> Option<std::net::SocketAddr> {
+        self.gdb.or_else(|| {
+            (self.gdb_default || self.gdb_wait()).then_some(seraph_gdb::DEFAULT_GDB_ADDR)
+        })
+    }
+
+    /// True if the vCPU waits for gdb at the first instruction.
+    pub fn gdb_wait(&self) -> bool {
+        self.gdb_wait || self.gdb_wait_short
+    }
+}
+
+/// Parses `--gdb tcp:ADDR:PORT`.
+pub fn parse_gdb(text: &str) -> Result<std::net::SocketAddr, String> {
+    seraph_gdb::parse_gdb_addr(text).map_err(|e| e.to_string())
 }
 
 /// The --serial choice.

@@ -211,7 +211,12 @@ fn run() -> Result<i32, Failure> {
     let mut machine = Machine::new(&hypervisor, config, &kernel)?;
     signals.attach(machine.stop_handle());
     let _gdb = match args.gdb_addr() {
-        Some(addr) => Some(start_gdb(&mut machine, addr, args.gdb_wait())?),
+        Some(addr) => Some(start_gdb(
+            &mut machine,
+            addr,
+            args.gdb_wait(),
+            seraph_hypervisor::Hypervisor::data_breakpoints(&hypervisor),
+        )?),
         None => None,
     };
     let report = machine.run()?;
@@ -243,6 +248,7 @@ fn start_gdb<H: seraph_hypervisor::Hypervisor>(
     machine: &mut Machine<H>,
     addr: std::net::SocketAddr,
     wait: bool,
+    hw_watchpoints: bool,
 ) -> Result<std::thread::JoinHandle<()>, Failure> {
     let stub = seraph_vmm::gdb::GdbStub::listen(addr)?;
     out::stderr(&format!(
@@ -250,7 +256,12 @@ fn start_gdb<H: seraph_hypervisor::Hypervisor>(
         seraph_gdb::waiting_message(stub.local_addr())
     ));
     let (control, events) = machine.attach_control(wait);
-    let target = seraph_vmm::gdb::VmmDebugTarget::new(control, events, machine.stop_handle());
+    let target = seraph_vmm::gdb::VmmDebugTarget::new(
+        control,
+        events,
+        machine.stop_handle(),
+        hw_watchpoints,
+    );
     Ok(stub.spawn(target)?)
 }
 

@@ -568,6 +568,12 @@ pub const PCI_TESTDEV_OK: &str = "pci-testdev: ok\n";
 /// [`SERIAL_ECHO_READY`] when it waits for input.
 pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
 
+/// A kernel with symbols for the GDB stub test: `step_one` x3 (each
+/// `counter += 1`), `bad_path` (exits 77 unless a debugger moves RIP to
+/// `good_path`, which adds 100), then a write to `watched`, then EXIT with
+/// `counter`. Identity-linked at 1 MiB, so symbol addresses are physical too.
+pub const GDB_TARGET: &[u8] = guest_elf!("gdb_target.elf");
+
 /// The line [`SERIAL_ECHO`] prints once it waits for input.
 pub const SERIAL_ECHO_READY: &str = "serial-echo: ready\n";
 

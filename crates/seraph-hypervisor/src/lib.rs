@@ -95,6 +95,14 @@ pub trait Hypervisor {
     /// the hypervisor answers it itself (KVM) or applies its own ABI to it
     /// (WHP), so guests need [`VmConfig::hypercall_port`].
     fn hypercall_instruction_exits(&self) -> bool;
+    /// True if hardware data breakpoints (write/access watchpoints through
+    /// [`Vcpu::set_guest_debug`]) fire on this host. Execute breakpoints and
+    /// single-step always work; a host that emulates guest code instead of
+    /// running it may check no data breakpoints, and a debugger then
+    /// watches by single-stepping.
+    fn data_breakpoints(&self) -> bool {
+        true
+    }
     /// The CPUID leaves the host and hypervisor can offer a guest, before the VMM filters them.
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>>;
 }

@@ -18,7 +18,7 @@ use seraph_gdb::{
     CpuState, DebugError, DebugResult, DebugTarget, GdbServer, ResumeMode, SessionEnd, StopEvent,
     TerminateReason,
 };
-use seraph_hypervisor::GuestDebug;
+use seraph_hypervisor::{GuestDebug, HwBreakKind};
 use vm_memory::{Bytes, GuestAddress};
 
 use crate::control::{Paused, VcpuControl, VcpuEvent};
@@ -29,6 +29,15 @@ use crate::stop::{StopHandle, StopReason};
 /// How long a stop request waits for the vCPU to pause.
 const PAUSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A watchpoint kept by single-stepping (a host without data breakpoints).
+#[derive(Debug, Clone, Copy)]
+struct SoftWatch {
+    addr: u64,
+    len: u8,
+    kind: HwBreakKind,
+    value: u64,
+}
+
 /// The machine as gdb sees it.
 pub struct VmmDebugTarget {
     control: VcpuControl,
@@ -37,6 +46,12 @@ pub struct VmmDebugTarget {
     debug: GuestDebug,
     /// How the run ended, once it has.
     ended: Option<StopEvent>,
+    /// Hardware data breakpoints fire on this host.
+    hw_watch: bool,
+    /// Watchpoints kept in software (when `hw_watch` is false).
+    soft: Vec<SoftWatch>,
+    /// gdb itself asked for single-step (not just the software watchpoints).
+    gdb_step: bool,
 }
 
 impl std::fmt::Debug for VmmDebugTarget {
@@ -81,15 +96,60 @@ fn guest_physical(p: &Paused<'_>, addr: u64, len: usize) -> DebugResult<u64> {
 
 impl VmmDebugTarget {
     /// A target driving the vCPU through `control`, told about stops by
-    /// `events`; `stop` ends the run for gdb's `kill`.
-    pub fn new(control: VcpuControl, events: Receiver<VcpuEvent>, stop: StopHandle) -> Self {
+    /// `events`; `stop` ends the run for gdb's `kill`. Without
+    /// `hw_watchpoints` (the host's `Hypervisor::data_breakpoints`), write
+    /// and access watchpoints are kept by single-stepping and comparing the
+    /// watched bytes after every instruction (an access watchpoint then
+    /// fires on writes only).
+    pub fn new(
+        control: VcpuControl,
+        events: Receiver<VcpuEvent>,
+        stop: StopHandle,
+        hw_watchpoints: bool,
+    ) -> Self {
         Self {
             control,
             events,
             stop,
             debug: GuestDebug::default(),
             ended: None,
+            hw_watch: hw_watchpoints,
+            soft: Vec::new(),
+            gdb_step: false,
         }
+    }
+
+    /// Reads the current value of a software watchpoint's bytes.
+    fn watched_value(&self, addr: u64, len: u8) -> DebugResult<u64> {
+        let mut buf = [0u8; 8];
+        let n = usize::from(len.clamp(1, 8));
+        let bytes = self.on_vcpu(move |p| {
+            let phys = guest_physical(&p, addr, n)?;
+            let mut out = vec![0u8; n];
+            p.mem
+                .read_slice(&mut out, GuestAddress(phys))
+                .map_err(|_| DebugError::Unmapped { addr })?;
+            Ok(out)
+        })?;
+        buf[..n].copy_from_slice(&bytes);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    /// After a step: the software watchpoint whose bytes changed, if any.
+    fn soft_watch_hit(&mut self) -> DebugResult<Option<StopEvent>> {
+        let mut hit = None;
+        for i in 0..self.soft.len() {
+            let w = self.soft[i];
+            let now = self.watched_value(w.addr, w.len)?;
+            if now != w.value {
+                self.soft[i].value = now;
+                hit.get_or_insert(StopEvent::Watchpoint {
+                    addr: w.addr,
+                    kind: w.kind,
+                });
+            }
+        }
+        Ok(hit)
     }
 
     fn event_to_stop(&mut self, event: VcpuEvent) -> StopEvent {
@@ -196,9 +256,28 @@ impl DebugTarget for VmmDebugTarget {
     }
 
     fn set_guest_debug(&mut self, debug: &GuestDebug) -> DebugResult<()> {
-        let wanted = *debug;
+        let mut wanted = *debug;
+        self.gdb_step = debug.single_step;
+        if !self.hw_watch {
+            let mut soft = Vec::new();
+            for slot in wanted.hw.iter_mut() {
+                if let Some(bp) = slot.filter(|bp| bp.kind != HwBreakKind::Execute) {
+                    let value = self.watched_value(bp.addr, bp.len)?;
+                    soft.push(SoftWatch {
+                        addr: bp.addr,
+                        len: bp.len,
+                        kind: bp.kind,
+                        value,
+                    });
+                    *slot = None;
+                }
+            }
+            wanted.single_step |= !soft.is_empty();
+            wanted.enabled |= wanted.single_step;
+            self.soft = soft;
+        }
         self.on_vcpu(move |p| p.vcpu.set_guest_debug(&wanted).map_err(backend))?;
-        self.debug = wanted;
+        self.debug = *debug;
         Ok(())
     }
 
@@ -217,13 +296,31 @@ impl DebugTarget for VmmDebugTarget {
     }
 
     fn wait_stop(&mut self, timeout: Duration) -> DebugResult<Option<StopEvent>> {
-        if let Some(ended) = self.ended {
-            return Ok(Some(ended));
-        }
-        match self.events.recv_timeout(timeout) {
-            Ok(event) => Ok(Some(self.event_to_stop(event))),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(DebugError::Gone),
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(ended) = self.ended {
+                return Ok(Some(ended));
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            let event = match self.events.recv_timeout(left) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Disconnected) => return Err(DebugError::Gone),
+            };
+            let stop = self.event_to_stop(event);
+            if self.soft.is_empty() || stop != StopEvent::Step {
+                return Ok(Some(stop));
+            }
+            // A step taken for the software watchpoints.
+            if let Some(hit) = self.soft_watch_hit()? {
+                return Ok(Some(hit));
+            }
+            if self.gdb_step {
+                return Ok(Some(stop));
+            }
+            if !self.control.resume() {
+                return Err(DebugError::Gone);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use crate::Result;
 use crate::debug::{self, GuestDebug, PendingException, VcpuEvents};
 
 /// Builds the KVM guest-debug request for `cfg`.
-pub(super) fn guest_debug_struct(cfg: &GuestDebug) -> kvm_guest_debug {
+pub(crate) fn guest_debug_struct(cfg: &GuestDebug) -> kvm_guest_debug {
     let mut dbg = kvm_guest_debug::default();
     if !cfg.enabled {
         return dbg;

@@ -13,6 +13,7 @@
 mod convert;
 mod debug;
 mod kick;
+mod probe;
 
 use std::sync::Arc;
 
@@ -133,6 +134,10 @@ impl crate::Hypervisor for KvmHypervisor {
     fn hypercall_instruction_exits(&self) -> bool {
         // KVM answers VMCALL in the host kernel (VAPIC_POLL_IRQ, -KVM_ENOSYS).
         false
+    }
+
+    fn data_breakpoints(&self) -> bool {
+        probe::data_breakpoints_fire(&self.kvm)
     }
 
     fn supported_cpuid(&self) -> Result<Vec<CpuidEntry>> {
