@@ -209,7 +209,7 @@ mod tests {
             0,
         )));
         let data = vec![b'z'; 1000];
-        let h = spawn_serial_input(
+        let handle = spawn_serial_input(
             Box::new(std::io::Cursor::new(data)),
             serial.clone(),
             StdinOptions::default(),
@@ -223,5 +223,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(got.len(), 1000);
+        assert!(got.iter().all(|&b| b == b'z'));
+        wait_closed(&handle);
+        assert_eq!(handle.bytes(), 1000);
     }
 }
