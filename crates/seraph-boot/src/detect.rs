@@ -86,6 +86,26 @@ pub struct Detection {
     pub elf_class: Option<ElfClass>,
 }
 
+impl std::fmt::Display for Detection {
+    /// One line for `--debug` and reports, e.g. `ELF64, Seraph entry, PVH
+    /// entry 0x100029: boots as seraph`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.elf_class {
+            Some(ElfClass::Elf32) => f.write_str("ELF32")?,
+            Some(ElfClass::Elf64) => f.write_str("ELF64")?,
+            None if self.bzimage => f.write_str("bzImage")?,
+            None => f.write_str("image")?,
+        }
+        if self.seraph.is_ok() {
+            f.write_str(", Seraph entry")?;
+        }
+        if let Some(entry) = self.pvh_entry {
+            write!(f, ", PVH entry {entry:#x}")?;
+        }
+        write!(f, ": boots as {}", self.protocol)
+    }
+}
+
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     b.get(off..off.checked_add(2)?)?
         .try_into()

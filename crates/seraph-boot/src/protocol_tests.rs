@@ -158,3 +158,29 @@ fn request_errors() {
     assert!(matches!(err, LoadError::InitrdDoesNotFit { .. }), "{err}");
     one_line(err);
 }
+
+#[test]
+fn detection_reads_as_one_line() {
+    let ram = 512 * MIB;
+    let line = |bytes: &[u8]| detect(bytes, ram).unwrap().to_string();
+    let pvh = detect(seraph_guests::PVH_CHECK, ram)
+        .unwrap()
+        .pvh_entry
+        .unwrap();
+    assert_eq!(
+        line(seraph_guests::PVH_CHECK),
+        format!("ELF64, Seraph entry, PVH entry {pvh:#x}: boots as seraph")
+    );
+    assert_eq!(
+        line(seraph_guests::PVH_CHECK_32),
+        format!("ELF32, PVH entry {pvh:#x}: boots as pvh")
+    );
+    assert_eq!(
+        line(seraph_guests::LINUX_CHECK_BZIMAGE),
+        "bzImage: boots as linux"
+    );
+    assert_eq!(
+        line(seraph_guests::TEST_KERNEL_IDENTITY),
+        "ELF64, Seraph entry: boots as seraph"
+    );
+}
