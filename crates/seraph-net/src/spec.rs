@@ -87,6 +87,12 @@ impl NetSpec {
     pub fn parse(spec: &str) -> Result<Self, NetError> {
         let mut fields = spec.split(',');
         let kind = fields.next().unwrap_or_default();
+        if kind != "dgram" && kind != "tap" {
+            return Err(bad(
+                spec,
+                format!("unknown backend {kind:?} (dgram or tap)"),
+            ));
+        }
         let mut local = None;
         let mut remote = None;
         let mut ifname = None;
@@ -214,6 +220,7 @@ mod tests {
         let cases = [
             ("", "unknown backend"),
             ("user", "unknown backend"),
+            ("vde,sock=/x", "unknown backend"),
             ("dgram,local=127.0.0.1:1", "remote"),
             ("dgram,remote=127.0.0.1:1", "local"),
             ("dgram,local=127.0.0.1,remote=127.0.0.1:1", "ADDR:PORT"),
