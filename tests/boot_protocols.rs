@@ -352,3 +352,19 @@ fn tiny_bzimage_boots_through_the_64bit_linux_entry_and_checks_its_boot_params()
     );
     assert_eq!(run.end, End::Exit(0), "serial: {serial}");
 }
+
+#[test]
+fn bzimage_without_xlf_kernel_64_enters_at_its_32bit_entry() {
+    let Some(kvm) = KvmHypervisor::for_test("bzimage_32bit_entry") else {
+        return;
+    };
+    let mut image = seraph_guests::LINUX_CHECK_BZIMAGE.to_vec();
+    image[0x236] = 0; // xloadflags: no 64-bit entry
+    let (loaded, run) = boot(&kvm, 64 * MIB, &image, request(64 * MIB, "", None, None));
+    assert!(
+        matches!(loaded.entry, CpuEntry::Protected32(e) if e.eip == 0x10_0000 && e.esi == 0xE000)
+    );
+    // The kernel's 32-bit entry reports itself and exits 32.
+    assert_eq!(run.serial, "linux-check: 32-bit entry\n");
+    assert_eq!(run.end, End::Exit(32));
+}
