@@ -1,22 +1,30 @@
-//! Booting a Seraph OS kernel: the boot-info block and memory map of the
-//! boot protocol ([`boot_info`], [`memory_map`]), an ELF64 kernel loader
-//! ([`elf`]) and the boot plan that places every boot structure and writes
-//! them into guest memory ([`plan`]).
+//! Booting kernels: the Seraph boot protocol (boot-info block and memory
+//! map: [`boot_info`], [`memory_map`]; an ELF64 loader: [`elf`]; the boot
+//! plan that places and writes every boot structure: [`plan`], with the
+//! memory-type rule in [`claims`]), and the standard protocols QEMU boots:
+//! PVH ELFs ([`pvh`]) and Linux bzImages ([`linux`]), through linux-loader.
+//! [`mod@detect`] tells them apart; [`cpu::CpuEntry`] says how the vCPU starts.
 //!
-//! Typical use by the VMM:
+//! Typical use by the VMM: one call for every protocol.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use seraph_boot::{BootConfig, BootPlan, KernelImage};
+//! use seraph_boot::{BootConfig, BootRequest, CpuEntry, load_kernel};
 //! let bytes = std::fs::read("kernel.elf")?;
 //! let config = BootConfig::default();
-//! let kernel = KernelImage::parse(&bytes, config.ram_size)?;
-//! let plan = BootPlan::new(&kernel, &config)?;
 //! let mem = seraph_memory::create_guest_memory(config.ram_size)?;
-//! let entry = plan.write(&mem, &kernel, &bytes)?;
-//! // entry.rip, entry.rsp, entry.rdi, entry.cr3, entry.gdt -> vCPU registers
-//! # let _ = entry; Ok(()) }
+//! let request = BootRequest { config, cmdline: "", initrd: None, force: None };
+//! let loaded = load_kernel(&mem, &bytes, &request)?;
+//! match loaded.entry {
+//!     CpuEntry::Long64(e) => { /* e.rip, e.rsp, e.rdi, e.rsi, e.cr0/cr3/cr4/efer, e.gdt */ }
+//!     CpuEntry::Protected32(e) => { /* e.eip, e.ebx, e.esi, e.cr0, e.gdt; paging off */ }
+//! }
+//! // loaded.plan: the Seraph BootPlan (Seraph protocol only)
+//! # Ok(()) }
 //! ```
+//!
+//! The Seraph-only path is still there: `KernelImage::parse`,
+//! `BootPlan::new`, `BootPlan::write` (returns an [`EntryState`]).
 
 #![forbid(unsafe_code)]
 
