@@ -281,6 +281,12 @@ const GUESTS: &[GuestBuild] = &[
         script: "pc.ld",
         defines: &[],
     },
+    GuestBuild {
+        output: "aether_hostile.elf",
+        sources: &["pc_entry.S", "aether_hostile.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
     // Boot-protocol guests (issue #17): a PVH guest on the PC runtime, and
     // the tiny bzImage kernel (made flat by OBJCOPIES below).
     GuestBuild {

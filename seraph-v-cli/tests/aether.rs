@@ -353,6 +353,70 @@ fn a_hostile_peer_floods_and_sends_garbage_and_the_guest_still_echoes_every_fram
 }
 
 #[test]
+fn a_hostile_driver_stops_its_rings_and_the_card_still_works_after_a_reset() {
+    if !kvm_available("a_hostile_driver_stops_its_rings") {
+        return;
+    }
+    let _one = heavy();
+    let dir = TempDir::new();
+    let kernel = write_guest(&dir, "hostile.elf", seraph_guests::AETHER_HOSTILE);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let guest = format!("127.0.0.1:{}", free_port());
+    let net = format!(
+        "dgram,local={guest},remote={},mac=02:53:45:52:00:02",
+        peer.local_addr().unwrap()
+    );
+    let (out, err) = (dir.path("guest.out"), dir.path("guest.err"));
+    let mut sv = spawn_seraph_v(&dir, &["--net", &net, kernel.to_str().unwrap()], &out, &err);
+    // The peer sends a broadcast frame about every millisecond and keeps
+    // whatever the guest sends, until seraph-v ends (bounded).
+    let beacon = pair_frame([0xFF; 6], SENDER_MAC, 8, 0, 100);
+    let mut from_guest = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let end = Instant::now() + Duration::from_secs(200);
+    let mut status = None;
+    while Instant::now() < end {
+        let _ = peer.send_to(&beacon, &guest);
+        if let Ok(n) = peer.recv(&mut buf) {
+            from_guest.push(buf[..n].to_vec());
+        }
+        if let Some(s) = sv.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+    }
+    if status.is_none() {
+        let _ = sv.kill();
+    }
+    while let Ok(n) = peer.recv(&mut buf) {
+        from_guest.push(buf[..n].to_vec());
+    }
+    let text = read(&out) + &read(&err);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
+    for step in 1..=7 {
+        assert!(
+            text.contains(&format!("aether-hostile: step {step} ok\n")),
+            "{text}"
+        );
+    }
+    assert!(text.contains("aether-hostile: ok\n"), "{text}");
+    // Nothing from the broken rings ever left the card: only the clean frame.
+    assert_eq!(
+        from_guest.len(),
+        1,
+        "{} frames from the guest",
+        from_guest.len()
+    );
+    let f = &from_guest[0];
+    assert_eq!(f.len(), 60);
+    assert_eq!(&f[..6], &[0xFF; 6]);
+    assert_eq!(&f[6..12], &ECHO_MAC);
+    assert_eq!(&f[12..19], &[0x88, 0xB5, b'A', b'E', b'T', b'H', 9]);
+}
+
+#[test]
 fn ping_reaches_the_guest_through_a_tap_in_a_private_namespace() {
     if !kvm_available("ping_reaches_the_guest_through_a_tap") {
         return;

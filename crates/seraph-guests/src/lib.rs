@@ -495,6 +495,15 @@ pub const AETHER_PING: &[u8] = guest_elf!("aether_ping.elf");
 /// The IPv4 address [`AETHER_PING`] answers for.
 pub const AETHER_PING_IP: &str = "10.99.0.2";
 
+/// A hostile Aether NIC driver (Seraph-V only): transmit and receive rings
+/// outside RAM, tails and heads past the ring, a buffer outside RAM, a
+/// 20 000-byte frame; after each, checks the ring stopped (and MPC moved for
+/// receive), resets the card and goes on. Finally receives one frame from
+/// the peer and sends one 60-byte Aether frame (kind 9) to broadcast; writes
+/// `aether-hostile: step <n> ok` for steps 1-7, then `aether-hostile: ok`,
+/// exit 0 (a failed step exits 50 + n).
+pub const AETHER_HOSTILE: &[u8] = guest_elf!("aether_hostile.elf");
+
 /// The Atlas disk driver (`pc_entry.S` + `nvme_driver.c`, `pc.ld`; Seraph
 /// and PVH entry): finds an NVMe controller by class 01/08/02 on bus 0,
 /// brings it up (ASQ as two 32-bit halves, ACQ as one 64-bit write),
