@@ -334,6 +334,12 @@ const GUESTS: &[GuestBuild] = &[
         defines: &[],
     },
     GuestBuild {
+        output: "display_kbd.elf",
+        sources: &["pc_entry.S", "display_kbd.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
         output: "gdb_target.elf",
         sources: &["pc_entry.S", "gdb_target.c"],
         script: "pc.ld",

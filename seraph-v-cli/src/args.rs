@@ -92,6 +92,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub net_capture: Option<PathBuf>,
 
+    /// Show the screen and the console live in a browser, and type into the
+    /// guest (PS/2 keyboard, COM1); prints the URL. Loopback and a free port
+    /// unless an address is given. The run then never ends at idle.
+    #[arg(long, value_name = "web[,addr=ADDR:PORT]", value_parser = parse_display)]
+    pub display: Option<seraph_display::DisplaySpec>,
+
     /// Serve the GDB remote protocol on tcp:ADDR:PORT (loopback unless another address is given).
     #[arg(long, value_name = "tcp:ADDR:PORT", value_parser = parse_gdb)]
     pub gdb: Option<std::net::SocketAddr>,
@@ -122,6 +128,11 @@ impl Args {
     pub fn gdb_wait(&self) -> bool {
         self.gdb_wait || self.gdb_wait_short
     }
+}
+
+/// Parses `--display web[,addr=ADDR:PORT]`.
+pub fn parse_display(text: &str) -> Result<seraph_display::DisplaySpec, String> {
+    seraph_display::parse_display_spec(text).map_err(|e| e.to_string())
 }
 
 /// Parses `--gdb tcp:ADDR:PORT`.

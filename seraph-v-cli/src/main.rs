@@ -126,6 +126,7 @@ fn config_from(args: &Args) -> MachineConfig {
         map_heap: args.map_heap,
         timing: args.stats,
         disk: args.disk.clone(),
+        display: args.display,
         net: args.net.clone(),
         net_capture: args.net_capture.clone(),
         ..MachineConfig::default()
@@ -210,6 +211,9 @@ fn run() -> Result<i32, Failure> {
     let raw_terminal = (config.stdin.is_some()).then(terminal::RawTerminal::enter);
     let mut machine = Machine::new(&hypervisor, config, &kernel)?;
     signals.attach(machine.stop_handle());
+    if let Some(url) = machine.display_url() {
+        out::report(&format!("display on {url}"));
+    }
     let _gdb = match args.gdb_addr() {
         Some(addr) => Some(start_gdb(
             &mut machine,

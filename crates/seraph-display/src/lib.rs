@@ -25,6 +25,9 @@ mod pump;
 mod server;
 mod viewer;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use cli::{DEFAULT_ADDR, DisplaySpec, DisplaySpecError, parse_display_spec};
 pub use feed::{DisplayFeed, Status};
 pub use pipe::{SerialPipeReader, SerialPipeWriter, serial_pipe};

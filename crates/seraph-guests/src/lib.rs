@@ -577,6 +577,12 @@ pub const PCI_TESTDEV_OK: &str = "pci-testdev: ok\n";
 /// [`SERIAL_ECHO_READY`] when it waits for input.
 pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
 
+/// For the live display test: paints four quadrants (red, green, blue,
+/// white), prints "display-kbd: ready", takes PS/2 keyboard interrupts
+/// (IRQ1, set 1): each make code prints "display-kbd: key 0xNN" and paints
+/// a yellow 64x64 square at the centre; Escape exits 0.
+pub const DISPLAY_KBD: &[u8] = guest_elf!("display_kbd.elf");
+
 /// A kernel with symbols for the GDB stub test: `step_one` x3 (each
 /// `counter += 1`), `bad_path` (exits 77 unless a debugger moves RIP to
 /// `good_path`, which adds 100), then a write to `watched`, then EXIT with

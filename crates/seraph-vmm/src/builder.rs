@@ -122,21 +122,42 @@ impl<H: Hypervisor> Machine<H> {
         vcpu.set_cpuid(&cpuid)?;
 
         let sinks = start_sinks(&config)?;
-        let serial = match (&config.serial, &sinks.queue) {
-            (SerialSink::Stdout, Some(q)) => Serial::with_writer(
-                Box::new(q.writer(sinks.stdout.unwrap_or(SinkId(0)))),
-                config.capture_limit,
-            ),
-            (SerialSink::File(_), Some(q)) => Serial::with_writer(
-                Box::new(q.writer(sinks.serial_file.unwrap_or(SinkId(0)))),
-                config.capture_limit,
-            ),
-            _ => Serial::with_capture_limit(SerialOutput::Capture, config.capture_limit)
-                .map_err(|e| VmmError::Output(e.to_string()))?,
+        // With a display, COM1 and PRINT output also reach its console pane
+        // (the feed is connected once the server runs, below).
+        let feed = crate::display::FeedSlot::default();
+        let tee = |first: Option<Box<dyn Write + Send>>| -> Box<dyn Write + Send> {
+            if config.display.is_some() {
+                Box::new(crate::display::Tee {
+                    first,
+                    feed: feed.clone(),
+                })
+            } else {
+                first.unwrap_or_else(|| Box::new(std::io::sink()))
+            }
+        };
+        let serial_out: Option<Box<dyn Write + Send>> = match (&config.serial, &sinks.queue) {
+            (SerialSink::Stdout, Some(q)) => {
+                Some(Box::new(q.writer(sinks.stdout.unwrap_or(SinkId(0)))))
+            }
+            (SerialSink::File(_), Some(q)) => {
+                Some(Box::new(q.writer(sinks.serial_file.unwrap_or(SinkId(0)))))
+            }
+            _ => None,
+        };
+        let serial = if serial_out.is_some() || config.display.is_some() {
+            Serial::with_writer(tee(serial_out), config.capture_limit)
+        } else {
+            Serial::with_capture_limit(SerialOutput::Capture, config.capture_limit)
+                .map_err(|e| VmmError::Output(e.to_string()))?
         };
         let console_out: Option<Box<dyn Write + Send>> = match (&sinks.queue, sinks.stdout) {
             (Some(q), Some(id)) if config.print_to_stdout => Some(Box::new(q.writer(id))),
             _ => None,
+        };
+        let console_out = if config.display.is_some() {
+            Some(tee(console_out))
+        } else {
+            console_out
         };
         let clock = HostClock::new();
         let mut devices = Devices::new(serial, clock, config.memory_size, config.debug)?;
@@ -161,6 +182,7 @@ impl<H: Hypervisor> Machine<H> {
             stdout_sink: sinks.stdout,
             serial_log_sink: sinks.serial_file,
             input: None,
+            display: None,
             config,
             plan,
             geometry,
@@ -175,7 +197,63 @@ impl<H: Hypervisor> Machine<H> {
         if let Some(options) = machine.config.stdin {
             machine.attach_serial_input(Box::new(std::io::stdin()), options)?;
         }
+        if let Some(spec) = machine.config.display {
+            machine.start_display(spec, &feed)?;
+        }
         Ok(machine)
+    }
+
+    /// Starts the web display: the framebuffer (through the dirty log), the
+    /// keyboard, COM1 typing and the power button; the guest's console
+    /// output reaches the page through `feed`.
+    fn start_display(
+        &mut self,
+        spec: seraph_display::DisplaySpec,
+        feed: &crate::display::FeedSlot,
+    ) -> Result<(), VmmError> {
+        use seraph_display::{DisplayConfig, DisplayServer, Geometry, serial_pipe};
+        let dirty = self.framebuffer_dirty_log().ok();
+        let source = crate::display::FramebufferSource {
+            mem: self.mem.clone(),
+            geometry: Geometry {
+                width: self.geometry.width(),
+                height: self.geometry.height(),
+                stride: self.geometry.stride(),
+            },
+            dirty,
+        };
+        let (pipe_writer, pipe_reader) = serial_pipe(4096);
+        let input = crate::display::MachineInput {
+            keyboard: self.devices.keyboard.clone(),
+            serial: pipe_writer,
+            stop: self.stop.clone(),
+        };
+        let handle = DisplayServer::start(
+            DisplayConfig::from_spec(&spec),
+            Arc::new(source),
+            Arc::new(input),
+        )
+        .map_err(|e| VmmError::Output(format!("cannot start the display: {e}")))?;
+        let _ = feed.set(handle.feed());
+        self.attach_serial_input(
+            Box::new(pipe_reader),
+            crate::io::StdinOptions {
+                escapes: false,
+                interactive: true,
+            },
+        )?;
+        if let Some(keyboard) = self.devices.keyboard.clone() {
+            self.devices.add_input(crate::devices::InputSource {
+                line: crate::attach::IRQ_KEYBOARD,
+                open: Box::new(|| true),
+                enabled: Some(Box::new(move || {
+                    crate::devices::lock(&keyboard).command_byte() & 1 != 0
+                })),
+                interactive: true,
+            });
+        }
+        self.display = Some(handle);
+        Ok(())
     }
 
     /// Feeds `source` into COM1's receive FIFO from an I/O thread (what
@@ -197,7 +275,9 @@ impl<H: Hypervisor> Machine<H> {
             .map_err(VmmError::Thread)?;
         self.devices
             .add_serial_input(handle.clone(), options.interactive);
-        self.input = Some(handle.clone());
+        if self.input.is_none() {
+            self.input = Some(handle.clone());
+        }
         Ok(handle)
     }
 }

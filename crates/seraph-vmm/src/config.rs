@@ -44,6 +44,9 @@ pub struct MachineConfig {
     pub keep_alive: bool,
     /// Put the PCI test device on bus 0 (for tests of the PCI plumbing).
     pub pci_testdev: bool,
+    /// Serve the live web display (`--display web[,addr=ADDR:PORT]`); while
+    /// it is attached the run never ends at idle.
+    pub display: Option<seraph_display::DisplaySpec>,
     /// Read the host's stdin into COM1's receive FIFO (`--serial stdio`).
     pub stdin: Option<crate::io::StdinOptions>,
     /// Pre-map the kernel heap at `PML4[384]` (the original layout).
@@ -79,6 +82,7 @@ impl Default for MachineConfig {
             keep_alive: false,
             pci_testdev: false,
             stdin: None,
+            display: None,
             map_heap: false,
             capture_limit: 64 * 1024,
             timing: false,
@@ -98,6 +102,12 @@ impl MachineConfig {
             print_to_stdout: false,
             ..Self::default()
         }
+    }
+
+    /// True if the run must not end at idle or at a dead halt (a display is
+    /// attached, or `keep_alive` was asked for).
+    pub fn keeps_alive(&self) -> bool {
+        self.keep_alive || self.display.is_some()
     }
 
     /// Checks the values that do not depend on the kernel.

@@ -71,9 +71,10 @@ fn end_event(outcome: &RunOutcome) -> StopEvent {
         RunOutcome::DeadHalt { .. } | RunOutcome::Idle { .. } => TerminateReason::Hang,
         RunOutcome::Timeout { .. } => TerminateReason::Timeout,
         RunOutcome::GuestExit { status } => return StopEvent::Exited((*status & 0xff) as u8),
-        RunOutcome::Interrupted | RunOutcome::Killed | RunOutcome::Signalled { .. } => {
-            TerminateReason::Stopped
-        }
+        RunOutcome::Interrupted
+        | RunOutcome::Killed
+        | RunOutcome::PoweredOff
+        | RunOutcome::Signalled { .. } => TerminateReason::Stopped,
     })
 }
 

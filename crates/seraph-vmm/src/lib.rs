@@ -21,6 +21,7 @@ pub mod control;
 pub mod cpuid;
 pub mod deadline;
 pub mod devices;
+mod display;
 pub mod entry;
 pub mod error;
 pub mod gdb;

@@ -83,6 +83,7 @@ pub struct Machine<H: Hypervisor> {
     pub(crate) stdout_sink: Option<SinkId>,
     pub(crate) serial_log_sink: Option<SinkId>,
     pub(crate) input: Option<InputHandle>,
+    pub(crate) display: Option<seraph_display::DisplayHandle>,
     pub(crate) oracle: OracleClock,
     pub(crate) clock: HostClock,
     pub(crate) stop: StopHandle,
@@ -177,6 +178,13 @@ impl<H: Hypervisor> Machine<H> {
         Ok(self.vm.enable_dirty_log(slot)?)
     }
 
+    /// The web display's address (`http://ADDR:PORT/`), if one is attached.
+    pub fn display_url(&self) -> Option<String> {
+        self.display
+            .as_ref()
+            .map(seraph_display::DisplayHandle::url)
+    }
+
     /// The VM (for backend features an embedder needs).
     pub fn vm(&self) -> &H::Vm {
         &self.vm
@@ -196,6 +204,16 @@ impl<H: Hypervisor> Machine<H> {
         self.devices.wake.set_kick(self.vcpu.kicker());
         let result = {
             let _on_vcpu = VcpuThreadGuard::enter();
+            let display = self.display.as_ref();
+            let idle_observer = |idle: bool| {
+                if let Some(d) = display {
+                    d.set_status(if idle {
+                        seraph_display::Status::Idle
+                    } else {
+                        seraph_display::Status::Running
+                    });
+                }
+            };
             let mut cx = LoopContext {
                 devices: &mut self.devices,
                 console: &mut self.console,
@@ -209,6 +227,7 @@ impl<H: Hypervisor> Machine<H> {
                 control: self.control.as_ref(),
                 tally: &mut tally,
                 timer: &mut timer,
+                idle_observer: &idle_observer,
             };
             vcpu_loop::run(&mut self.vcpu, &mut cx)
         };
@@ -252,6 +271,9 @@ impl<H: Hypervisor> Machine<H> {
             Err(e) => return Err(e),
         };
         let fault = self.explain_fault(&outcome);
+        if let Some(d) = &self.display {
+            d.set_status(seraph_display::Status::Exited(outcome.exit_code()));
+        }
         Ok(RunReport {
             outcome,
             fault,

@@ -117,6 +117,8 @@ pub enum RunOutcome {
     Interrupted,
     /// Killed by the attached debugger (gdb's `kill`).
     Killed,
+    /// The user pressed the display's "power off" button.
+    PoweredOff,
     /// Stopped by a termination signal (SIGTERM, SIGHUP).
     Signalled {
         /// The signal number.
@@ -138,6 +140,7 @@ impl RunOutcome {
             RunOutcome::Interrupted => exit_code::INTERRUPTED,
             RunOutcome::Signalled { signal } => exit_code::SIGNAL_BASE + (signal & 0x7f),
             RunOutcome::Killed => exit_code::KILLED,
+            RunOutcome::PoweredOff => exit_code::IDLE,
         }
     }
 }
@@ -216,6 +219,7 @@ impl fmt::Display for RunOutcome {
             ),
             RunOutcome::Interrupted => write!(f, "interrupted (Ctrl-C)"),
             RunOutcome::Killed => write!(f, "killed from the debugger"),
+            RunOutcome::PoweredOff => write!(f, "powered off from the display"),
             RunOutcome::Signalled { signal } => {
                 let name = match signal {
                     1 => "SIGHUP",

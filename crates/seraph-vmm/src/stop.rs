@@ -19,6 +19,8 @@ pub enum StopReason {
     Terminated(i32),
     /// The attached debugger asked to kill the run (gdb's `kill`).
     DebuggerKill,
+    /// The display's "power off" button.
+    PowerOff,
 }
 
 impl StopReason {
@@ -28,6 +30,7 @@ impl StopReason {
             Self::Interrupted => 2,
             Self::Terminated(signal) => 0x100 | (signal as u32 & 0xff),
             Self::DebuggerKill => 3,
+            Self::PowerOff => 4,
         }
     }
 
@@ -37,6 +40,7 @@ impl StopReason {
             1 => Some(Self::Timeout),
             2 => Some(Self::Interrupted),
             3 => Some(Self::DebuggerKill),
+            4 => Some(Self::PowerOff),
             v => Some(Self::Terminated((v & 0xff) as i32)),
         }
     }
@@ -99,6 +103,7 @@ mod tests {
             StopReason::Terminated(15),
             StopReason::Terminated(1),
             StopReason::DebuggerKill,
+            StopReason::PowerOff,
         ] {
             assert_eq!(StopReason::decode(r.encode()), Some(r));
         }

@@ -36,6 +36,9 @@ pub(crate) struct LoopContext<'a> {
     pub(crate) control: Option<&'a ControlPort>,
     pub(crate) tally: &'a mut Tally,
     pub(crate) timer: &'a mut DeadlineKicker,
+    /// Told when the guest goes idle for good (a display keeps the run up)
+    /// and when it wakes again.
+    pub(crate) idle_observer: &'a dyn Fn(bool),
 }
 
 /// What to do after a HLT exit.
@@ -245,6 +248,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
             StopReason::Interrupted => RunOutcome::Interrupted,
             StopReason::Terminated(signal) => RunOutcome::Signalled { signal },
             StopReason::DebuggerKill => RunOutcome::Killed,
+            StopReason::PowerOff => RunOutcome::PoweredOff,
         }
     }
 
@@ -328,7 +332,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
     /// it, or nothing interactive could still deliver to the guest.
     fn hlt_heuristic_applies(&self) -> bool {
         let cfg = self.cx.config;
-        cfg.idle_hlts_explicit || !(cfg.keep_alive || self.cx.devices.has_interactive_input())
+        cfg.idle_hlts_explicit || !(cfg.keeps_alive() || self.cx.devices.has_interactive_input())
     }
 
     /// Decides what a HLT means: the end of the run if the guest is idle or
@@ -341,7 +345,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
             regs.rip,
             u8::from(interrupts_on)
         ));
-        let keep_alive = self.cx.config.keep_alive;
+        let keep_alive = self.cx.config.keeps_alive();
         if !interrupts_on {
             // Nothing maskable can wake it, and Seraph-V raises no NMI.
             return Ok(if keep_alive {
@@ -388,7 +392,15 @@ impl<V: Vcpu> Loop<'_, '_, V> {
                 if self.cx.stop.requested().is_none()
                     && !self.cx.control.is_some_and(ControlPort::has_requests)
                 {
+                    // Nothing can wake it but the user (a kept-alive run).
+                    let idle_for_good = until.is_none() && !self.cx.devices.input_can_wake();
+                    if idle_for_good {
+                        (self.cx.idle_observer)(true);
+                    }
                     self.cx.devices.wake.wait(until);
+                    if idle_for_good {
+                        (self.cx.idle_observer)(false);
+                    }
                 }
                 self.cx.tally.halted += slept.elapsed();
                 Ok(None)

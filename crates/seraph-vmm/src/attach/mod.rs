@@ -9,6 +9,9 @@ use crate::error::VmmError;
 
 mod net;
 mod nvme;
+mod ps2;
+
+pub(crate) use ps2::IRQ_KEYBOARD;
 mod rtc;
 
 /// Attaches every optional device `config` asks for, before PCI BARs are assigned.
@@ -20,5 +23,6 @@ pub(crate) fn attach_all(
     nvme::attach(devices, config, mem)?;
     net::attach(devices, config, mem)?;
     rtc::attach(devices, config, mem)?;
+    ps2::attach(devices, config, mem)?;
     Ok(())
 }

@@ -123,6 +123,8 @@ pub struct Devices {
     pub wake: Arc<Wake>,
     /// COM1.
     pub serial: Arc<Mutex<Serial>>,
+    /// The PS/2 keyboard controller, once attached.
+    pub keyboard: Option<Arc<Mutex<seraph_ps2::I8042>>>,
     clock: HostClock,
     pic: Arc<Mutex<PicPair>>,
     lapic: Arc<Mutex<Lapic<HostClock>>>,
@@ -194,6 +196,7 @@ impl Devices {
             router: router.clone(),
             wake,
             serial: serial.clone(),
+            keyboard: None,
             clock,
             pic: pic.clone(),
             lapic: lapic.clone(),

@@ -176,6 +176,7 @@ fn run_script(
         control,
         tally: &mut tally,
         timer: &mut timer,
+        idle_observer: &|_| {},
     };
     match run(vcpu, &mut cx) {
         Ok(outcome) => outcome,
