@@ -27,6 +27,7 @@ mod adapter;
 mod addr;
 pub mod arch;
 mod framer;
+pub mod port;
 mod server;
 mod target;
 

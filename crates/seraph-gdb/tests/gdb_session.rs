@@ -4,61 +4,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use seraph_gdb::SessionEnd;
-
-/// Runs `gdb -batch` with `commands` after connecting to `addr`; returns
-/// stdout and stderr together (gdb prints a target's console output and
-/// warnings on stderr).
-fn gdb(addr: SocketAddr, commands: &[String]) -> String {
-    let mut args: Vec<String> = ["-batch", "-nx"].map(String::from).to_vec();
-    for c in [
-        "set pagination off".to_string(),
-        "set confirm off".to_string(),
-        "set architecture i386:x86-64".to_string(),
-        format!("target remote {addr}"),
-    ]
-    .iter()
-    .chain(commands)
-    {
-        args.push("-ex".into());
-        args.push(c.clone());
-    }
-    let out = Command::new("gdb")
-        .args(&args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run gdb ({e}): install it (Debian package `gdb`); this test does not skip"
-            )
-        });
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("--- gdb output ---\n{text}\n---");
-    text
-}
-
-fn has(output: &str, needle: &str) {
-    assert!(output.contains(needle), "gdb output lacks {needle:?}");
-}
-
-/// Checks that `first` appears before `second`.
-fn before(output: &str, first: &str, second: &str) {
-    let a = output.find(first);
-    let b = output.find(second);
-    assert!(
-        matches!((a, b), (Some(a), Some(b)) if a < b),
-        "{first:?} should come before {second:?}"
-    );
-}
 
 #[test]
 fn kernel_developer_session_from_entry_to_exit() {
@@ -225,15 +177,22 @@ fn ctrl_c_in_gdb_stops_the_running_guest() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run gdb ({e}): install it (Debian package `gdb`)"));
+    // A watchdog: a hung gdb fails the test rather than hanging it.
+    let pid = child.id().to_string();
+    let watchdog_pid = pid.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_secs(u64::from(GDB_TIMEOUT_SECS)));
+        let _ = Command::new("kill").args(["-KILL", &watchdog_pid]).status();
+    });
     // Once the guest runs, Ctrl-C (SIGINT) the gdb process, as a user would.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !resumed.load(Ordering::SeqCst) {
         assert!(Instant::now() < deadline, "gdb never continued the guest");
-        std::thread::sleep(Duration::from_millis(10));
+        thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(200));
+    thread::sleep(Duration::from_millis(200));
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &pid])
         .status()
         .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
     assert!(status.success());

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -200,12 +201,14 @@ impl FakeTarget {
                     self.dead = true;
                     return Some(StopEvent::Terminated(TerminateReason::TripleFault));
                 }
-                Ending::Spin => return None, // jmp $
+                Ending::Spin => {} // jmp $: RIP stays
             },
             _ => {}
         }
-        self.state.regs.rax = self.state.regs.rax.wrapping_add(1);
-        self.state.regs.rip = rip.wrapping_add(INSN);
+        if !(index == EXIT_INDEX && self.ending == Ending::Spin) {
+            self.state.regs.rax = self.state.regs.rax.wrapping_add(1);
+            self.state.regs.rip = rip.wrapping_add(INSN);
+        }
         if event.is_none() && self.running == Some(ResumeMode::Step) {
             event = Some(StopEvent::Step);
         }
@@ -338,4 +341,64 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = s.set_nodelay(true);
     s
+}
+
+/// Runs `gdb -batch` with `commands` after connecting to `addr`; returns
+/// stdout and stderr together (gdb prints a target's console output and
+/// warnings on stderr).
+/// Longest a batch gdb session may take.
+pub const GDB_TIMEOUT_SECS: u32 = 60;
+
+pub fn gdb(addr: SocketAddr, commands: &[String]) -> String {
+    let mut args: Vec<String> = ["-batch", "-nx"].map(String::from).to_vec();
+    for c in [
+        "set pagination off".to_string(),
+        "set confirm off".to_string(),
+        "set architecture i386:x86-64".to_string(),
+        format!("target remote {addr}"),
+    ]
+    .iter()
+    .chain(commands)
+    {
+        args.push("-ex".into());
+        args.push(c.clone());
+    }
+    // coreutils' timeout: a session that hangs fails the test instead of CI.
+    let out = Command::new("timeout")
+        .arg(GDB_TIMEOUT_SECS.to_string())
+        .arg("gdb")
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `timeout gdb`: {e}"));
+    match out.status.code() {
+        Some(127) => panic!(
+            "gdb is not installed (Debian package `gdb`): this test needs it and does not skip"
+        ),
+        Some(124) => panic!(
+            "gdb did not finish within {GDB_TIMEOUT_SECS}s: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        _ => {}
+    }
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("--- gdb output ---\n{text}\n---");
+    text
+}
+
+pub fn has(output: &str, needle: &str) {
+    assert!(output.contains(needle), "gdb output lacks {needle:?}");
+}
+
+/// Checks that `first` appears before `second`.
+pub fn before(output: &str, first: &str, second: &str) {
+    let a = output.find(first);
+    let b = output.find(second);
+    assert!(
+        matches!((a, b), (Some(a), Some(b)) if a < b),
+        "{first:?} should come before {second:?}"
+    );
 }
