@@ -378,3 +378,45 @@ fn a_client_vanishing_while_the_guest_runs_detaches_it() {
     assert!(fake.detached);
     assert_eq!(fake.debug, Default::default(), "debug state cleared");
 }
+
+#[test]
+fn target_description_is_served_whole_in_chunks() {
+    let (addr, server) = start(FakeTarget::new(Ending::Exit));
+    let mut c = Client::new(addr);
+    let features = c.cmd("qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
+    assert!(features.contains("PacketSize=1000"), "{features}");
+    assert!(features.contains("qXfer:features:read+"), "{features}");
+    // Read target.xml with a huge length: each reply fits the packet size.
+    let mut xml = String::new();
+    loop {
+        let reply = c.cmd(&format!(
+            "qXfer:features:read:target.xml:{:x},ffffffff",
+            xml.len()
+        ));
+        assert!(reply.len() <= 4096, "reply of {} bytes", reply.len());
+        let (kind, data) = reply.split_at(1);
+        xml.push_str(data);
+        match kind {
+            "m" => continue,
+            "l" => break,
+            other => panic!("unexpected qXfer reply {other}{data}"),
+        }
+    }
+    assert_eq!(xml, seraph_gdb::arch::TARGET_XML.trim());
+    assert!(xml.contains(r#"<reg name="cr3""#));
+    // Past the end, and an unknown annex.
+    assert_eq!(
+        c.cmd(&format!(
+            "qXfer:features:read:target.xml:{:x},10",
+            xml.len() + 100
+        )),
+        "l"
+    );
+    assert!(
+        c.cmd("qXfer:features:read:nosuch.xml:0,10")
+            .starts_with('E')
+    );
+    assert_eq!(c.cmd("D"), "OK");
+    let (_, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Detached);
+}
