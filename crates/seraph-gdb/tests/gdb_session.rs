@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::thread;
@@ -211,4 +212,98 @@ fn ctrl_c_in_gdb_stops_the_running_guest() {
     let (fake, end) = finish(server);
     assert_eq!(end.unwrap(), SessionEnd::Detached);
     assert!(fake.detached);
+}
+
+/// The fake guest's layout as an ELF with symbols (`_start`, `kmain`,
+/// `counter`, `banner`), assembled and linked with binutils (which the
+/// workspace needs for its test kernels anyway).
+fn fake_kernel_elf() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("seraph-gdb-fake-kernel");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let source = format!(
+        "    .section .text, \"ax\"
+    .globl _start, kmain
+    .type _start, @function
+_start:
+    .skip {func_off:#x}, 0x90
+    .size _start, {func_off:#x}
+    .type kmain, @function
+kmain:
+    .skip 0x100, 0x90
+    .size kmain, 0x100
+    .section .data, \"aw\"
+    .globl counter, banner
+    .type counter, @object
+counter:
+    .quad {COUNTER_START}
+    .size counter, 8
+    .skip {banner_off:#x}
+    .type banner, @object
+banner:
+    .asciz \"{GREETING_TEXT}\"
+",
+        func_off = FUNC - ENTRY,
+        banner_off = GREETING - COUNTER - 8,
+    );
+    let script = format!(
+        "ENTRY(_start)\nSECTIONS {{\n  .text {ENTRY:#x} : {{ *(.text) }}\n  .data {COUNTER:#x} : {{ *(.data) }}\n}}\n"
+    );
+    let (src, lds, obj, elf) = (
+        dir.join("fake.S"),
+        dir.join("fake.ld"),
+        dir.join("fake.o"),
+        dir.join("fake.elf"),
+    );
+    std::fs::write(&src, source).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    std::fs::write(&lds, script).unwrap_or_else(|e| panic!("{}: {e}", lds.display()));
+    let run = |cmd: &mut Command| {
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e} (binutils needed)"));
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("as").arg("--64").arg("-o").arg(&obj).arg(&src));
+    run(Command::new("ld")
+        .args(["-m", "elf_x86_64", "-nostdlib", "-T"])
+        .arg(&lds)
+        .arg("-o")
+        .arg(&elf)
+        .arg(&obj));
+    elf
+}
+
+#[test]
+fn a_kernel_elf_gives_gdb_the_symbols() {
+    let elf = fake_kernel_elf();
+    let (addr, server) = start(FakeTarget::new(Ending::Exit));
+    let out = gdb_with_file(
+        addr,
+        Some(&elf),
+        &[
+            "hbreak kmain".into(),
+            "continue".into(),
+            "x/s &banner".into(),
+            "p (long)counter".into(),
+            "set var *(long *)&counter = 41".into(),
+            "watch *(long *)&counter".into(),
+            "continue".into(),
+            "delete".into(),
+            "continue".into(),
+        ],
+    );
+    has(
+        &out,
+        &format!("Hardware assisted breakpoint 1 at {FUNC:#x}"),
+    );
+    has(&out, &format!("Breakpoint 1, {FUNC:#x} in kmain ()"));
+    has(&out, &format!("{GREETING:#x}:\t\"{GREETING_TEXT}\""));
+    has(&out, &format!("$1 = {COUNTER_START}"));
+    before(&out, "Old value = 41", "New value = 42");
+    has(&out, "[Inferior 1 (process 1) exited with code 052]");
+    let (_, end) = finish(server);
+    assert_eq!(end.unwrap(), SessionEnd::Exited(42));
 }

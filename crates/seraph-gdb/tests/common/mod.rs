@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -343,14 +344,22 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// Runs `gdb -batch` with `commands` after connecting to `addr`; returns
-/// stdout and stderr together (gdb prints a target's console output and
-/// warnings on stderr).
 /// Longest a batch gdb session may take.
 pub const GDB_TIMEOUT_SECS: u32 = 60;
 
+/// Runs `gdb -batch` with `commands` after connecting to `addr`; returns
+/// stdout and stderr together (gdb prints a target's console output and
+/// warnings on stderr).
 pub fn gdb(addr: SocketAddr, commands: &[String]) -> String {
+    gdb_with_file(addr, None, commands)
+}
+
+/// [`gdb`], with an ELF file for symbols.
+pub fn gdb_with_file(addr: SocketAddr, elf: Option<&Path>, commands: &[String]) -> String {
     let mut args: Vec<String> = ["-batch", "-nx"].map(String::from).to_vec();
+    if let Some(elf) = elf {
+        args.push(elf.display().to_string());
+    }
     for c in [
         "set pagination off".to_string(),
         "set confirm off".to_string(),
