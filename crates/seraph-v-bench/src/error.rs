@@ -50,6 +50,9 @@ pub enum BenchError {
     /// Bad command-line arguments.
     #[error("{0}")]
     Usage(String),
+    /// A program or file the bench needs is missing or could not be built.
+    #[error("setup: {0}")]
+    Setup(String),
 }
 
 impl BenchError {

@@ -12,6 +12,25 @@ pub const QEMU: &str = "qemu-system-x86_64";
 pub const QEMU_HINT: &str =
     "install it with scripts/install-bench-peers.sh (Debian package qemu-system-x86)";
 
+/// QEMU's arguments for the PC guests (the `pc.h` runtime, PVH entry):
+/// `-M pc` with KVM, no display and no default devices, COM1 on stdio,
+/// isa-debug-exit at 0xF4; add `-m`, devices and `-kernel`.
+pub const QEMU_PC_ARGS: &[&str] = &[
+    "-M",
+    "pc",
+    "-accel",
+    "kvm",
+    "-display",
+    "none",
+    "-nodefaults",
+    "-no-user-config",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-device",
+    "isa-debug-exit,iobase=0xf4,iosize=4",
+];
+
 /// The exit code QEMU gives for isa-debug-exit value `status`: `(status << 1) | 1`.
 pub fn qemu_exit_code(status: u32) -> i32 {
     i32::try_from((status << 1) | 1).unwrap_or(i32::MAX)
