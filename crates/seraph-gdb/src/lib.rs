@@ -10,15 +10,22 @@
 //! continue, Ctrl-C, detach and kill, and tells gdb when the guest exits
 //! (`W`) or dies (`X`).
 //!
+//! A VMM runs it on its own thread; [`port::debug_port`] provides the
+//! channel between that thread and the vCPU loop:
+//!
 //! ```no_run
-//! # fn demo(target: &mut dyn seraph_gdb::DebugTarget) -> Result<(), seraph_gdb::GdbError> {
-//! let addr = seraph_gdb::parse_gdb_addr("tcp:127.0.0.1:1234").map_err(|e| {
-//!     seraph_gdb::GdbError::Protocol(e.to_string())
-//! })?;
-//! let server = seraph_gdb::GdbServer::listen(addr)?;
+//! # fn demo(target: &mut dyn seraph_gdb::DebugTarget) -> Result<(), Box<dyn std::error::Error>> {
+//! let server = seraph_gdb::GdbServer::listen(seraph_gdb::parse_gdb_addr("tcp::1234")?)?;
 //! eprintln!("{}", seraph_gdb::waiting_message(server.local_addr()));
-//! let end = server.serve_one(target)?;
-//! eprintln!("seraph-v: gdb session ended: {end:?}");
+//! loop {
+//!     match server.serve_one(target)? {
+//!         seraph_gdb::SessionEnd::Exited(_)
+//!         | seraph_gdb::SessionEnd::Terminated(_)
+//!         | seraph_gdb::SessionEnd::Killed => break,
+//!         // Detached, or the client went away: the guest runs on; wait for the next gdb.
+//!         _ => {}
+//!     }
+//! }
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
