@@ -41,13 +41,18 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(70));
         }
     };
-    let plan = machine.boot_plan();
-    println!(
-        "kernel at physical {:#x}, page tables at {:#x}, entry {:#x}",
-        plan.kernel_phys_base,
-        plan.page_tables.pml4(),
-        plan.entry
-    );
+    match machine.boot_plan() {
+        Some(plan) => println!(
+            "kernel at physical {:#x}, page tables at {:#x}, entry {:#x}",
+            plan.kernel_phys_base,
+            plan.page_tables.pml4(),
+            plan.entry
+        ),
+        None => println!(
+            "kernel booted with the {} protocol",
+            machine.loaded_kernel().protocol.name()
+        ),
+    }
     let report = match machine.run() {
         Ok(report) => report,
         Err(e) => {

@@ -50,7 +50,10 @@ fn run_allocator(name: &str, kernel: &[u8], memory_mib: u64, map_heap: bool) -> 
     };
     let (machine, report) = common::boot(&kvm, config, kernel);
     let serial = common::text(&report.serial);
-    let plan = machine.boot_plan().clone();
+    let plan = machine
+        .boot_plan()
+        .expect("a Seraph kernel has a boot plan")
+        .clone();
     let pages = free_pages(&plan);
     assert!(pages > 1000, "{name}: {pages} free pages");
     assert!(

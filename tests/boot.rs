@@ -37,7 +37,9 @@ fn identity_linked_test_kernel_boots_and_passes_its_checks() {
     let (machine, report) =
         common::boot(&kvm, common::quiet(), seraph_guests::TEST_KERNEL_IDENTITY);
     assert_kernel_passed(&report);
-    let plan = machine.boot_plan();
+    let plan = machine
+        .boot_plan()
+        .expect("a Seraph kernel has a boot plan");
     assert_eq!(plan.page_tables.pml4(), 0x1000, "default page-table place");
     common::assert_test_picture(&machine.framebuffer().unwrap(), 1024, 768);
 }
@@ -54,7 +56,14 @@ fn higher_half_test_kernel_boots_with_relocated_boot_structures() {
     );
     assert_kernel_passed(&report);
     // The kernel's bytes sit at physical 0 upward, so the page tables had to move.
-    assert_ne!(machine.boot_plan().page_tables.pml4(), 0x1000);
+    assert_ne!(
+        machine
+            .boot_plan()
+            .expect("a Seraph kernel has a boot plan")
+            .page_tables
+            .pml4(),
+        0x1000
+    );
     common::assert_test_picture(&machine.framebuffer().unwrap(), 1024, 768);
 }
 

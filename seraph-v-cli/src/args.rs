@@ -92,6 +92,19 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub net_capture: Option<PathBuf>,
 
+    /// Boot protocol: seraph, pvh or linux (default: detected from the image;
+    /// an ELF with both a Seraph entry and a PVH note boots as Seraph).
+    #[arg(long, value_name = "PROTOCOL", value_parser = parse_boot)]
+    pub boot: Option<seraph_boot::BootProtocol>,
+
+    /// Kernel command line (PVH and Linux kernels).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub cmdline: String,
+
+    /// Initial ramdisk (Linux) or module (PVH).
+    #[arg(long, value_name = "PATH")]
+    pub initrd: Option<PathBuf>,
+
     /// Show the screen and the console live in a browser, and type into the
     /// guest (PS/2 keyboard, COM1); prints the URL. Loopback and a free port
     /// unless an address is given. The run then never ends at idle.
@@ -128,6 +141,12 @@ impl Args {
     pub fn gdb_wait(&self) -> bool {
         self.gdb_wait || self.gdb_wait_short
     }
+}
+
+/// Parses `--boot seraph|pvh|linux`.
+pub fn parse_boot(text: &str) -> Result<seraph_boot::BootProtocol, String> {
+    seraph_boot::BootProtocol::from_name(text)
+        .ok_or_else(|| format!("`{text}` is not a boot protocol: use seraph, pvh or linux"))
 }
 
 /// Parses `--display web[,addr=ADDR:PORT]`.

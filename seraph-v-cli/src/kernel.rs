@@ -12,8 +12,12 @@ use seraph_vmm::{VmmError, exit_code};
 
 use crate::Failure;
 
-/// Bytes of the ELF64 file header.
-const EHDR_LEN: usize = 64;
+/// Bytes read before the header check: the ELF64 file header, and a
+/// bzImage's setup header ("HdrS" at 0x202).
+const EHDR_LEN: usize = 0x210;
+
+/// The offset of a bzImage's "HdrS" magic.
+const BZIMAGE_MAGIC_AT: usize = 0x202;
 
 /// The kernel's bytes: the bundled demo kernel without a path.
 pub fn read_kernel(path: Option<&Path>, memory: u64) -> Result<Vec<u8>, Failure> {
@@ -79,13 +83,19 @@ pub fn read_kernel(path: Option<&Path>, memory: u64) -> Result<Vec<u8>, Failure>
 /// without reading the rest. A short or valid header passes (the full
 /// parse says what else is wrong).
 fn check_header(head: &[u8], memory: u64) -> Result<(), Failure> {
-    if head.len() < EHDR_LEN {
+    if head.len() < 64 {
+        return Ok(());
+    }
+    // A bzImage (Linux boot protocol), or a 32-bit ELF (a PVH kernel): the
+    // boot-protocol loader checks those.
+    let bzimage = head.get(BZIMAGE_MAGIC_AT..BZIMAGE_MAGIC_AT + 4) == Some(b"HdrS");
+    let elf32 = head.starts_with(b"\x7fELF") && head.get(4) == Some(&1);
+    if bzimage || elf32 {
         return Ok(());
     }
     match KernelImage::parse(head, memory) {
         Err(
             e @ (ElfError::NotElf
-            | ElfError::Not64Bit(_)
             | ElfError::NotLittleEndian(_)
             | ElfError::WrongMachine(_)
             | ElfError::WrongType(_)
@@ -94,6 +104,39 @@ fn check_header(head: &[u8], memory: u64) -> Result<(), Failure> {
         ) => Err(Failure::from(VmmError::Kernel(e))),
         _ => Ok(()),
     }
+}
+
+/// Reads the `--initrd` file: a regular file of at most `memory` bytes.
+pub fn read_initrd(path: &Path, memory: u64) -> Result<Vec<u8>, Failure> {
+    let shown = path.display();
+    let unreadable = |e: std::io::Error| {
+        Failure::new(
+            exit_code::NO_INPUT,
+            format!("cannot read initrd {shown}: {e}"),
+        )
+    };
+    let file = open_nonblocking(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(Failure::new(
+            exit_code::NO_INPUT,
+            format!("initrd {shown} is not a regular file"),
+        ));
+    }
+    if meta.len() > memory {
+        return Err(Failure::new(
+            exit_code::CONFIG,
+            format!(
+                "initrd {shown} is {} bytes, more than the guest's {memory} bytes of RAM: raise --memory",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(memory)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    Ok(bytes)
 }
 
 /// Opens `path` for reading without waiting for a FIFO's writer.

@@ -127,6 +127,8 @@ fn config_from(args: &Args) -> MachineConfig {
         timing: args.stats,
         disk: args.disk.clone(),
         display: args.display,
+        boot: args.boot,
+        cmdline: args.cmdline.clone(),
         net: args.net.clone(),
         net_capture: args.net_capture.clone(),
         ..MachineConfig::default()
@@ -193,6 +195,13 @@ fn run() -> Result<i32, Failure> {
         )
     })?;
     let kernel = kernel::read_kernel(args.kernel.as_deref(), args.memory)?;
+    let config = MachineConfig {
+        initrd: match &args.initrd {
+            Some(path) => Some(kernel::read_initrd(path, args.memory)?),
+            None => None,
+        },
+        ..config
+    };
     let serial_path = match &args.serial {
         SerialArg::File(p) => Some(p.as_path()),
         _ => None,

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
 
-use seraph_boot::{BootConfig, BootPlan, FramebufferConfig, KernelImage};
+use seraph_boot::{BootConfig, BootRequest, FramebufferConfig};
 use seraph_clock::{HostClock, OracleClock};
 use seraph_framebuffer::{Geometry, PixelFormat};
 use seraph_hypervisor::{Hypervisor, MemoryRegion, Vcpu, Vm, VmConfig};
@@ -19,7 +19,7 @@ use crate::config::{MachineConfig, SerialSink};
 use crate::console::Console;
 use crate::cpuid::guest_cpuid;
 use crate::devices::{Devices, IRQ_PCI};
-use crate::entry::long_mode_entry;
+use crate::entry::entry_registers;
 use crate::error::VmmError;
 use crate::hypercall::HYPERCALL_PORT;
 use crate::io::{InputEvent, OutputQueue, SinkId, spawn_serial_input};
@@ -76,7 +76,6 @@ impl<H: Hypervisor> Machine<H> {
     /// kernel, writes the boot structures and sets the vCPU's entry state.
     pub fn new(hypervisor: &H, config: MachineConfig, kernel: &[u8]) -> Result<Self, VmmError> {
         config.validate()?;
-        let image = KernelImage::parse(kernel, config.memory_size)?;
         let geometry = Geometry::packed(
             config.framebuffer_width,
             config.framebuffer_height,
@@ -93,9 +92,25 @@ impl<H: Hypervisor> Machine<H> {
             },
             map_heap: config.map_heap,
         };
-        let plan = BootPlan::new(&image, &boot_config)?;
         let mem = seraph_memory::create_guest_memory(config.memory_size)?;
-        let entry = plan.write(&mem, &image, kernel)?;
+        let loaded = seraph_boot::load_kernel(
+            &mem,
+            kernel,
+            &BootRequest {
+                config: boot_config,
+                cmdline: &config.cmdline,
+                initrd: config.initrd.as_deref(),
+                force: config.boot,
+            },
+        )
+        .map_err(VmmError::from_load)?;
+        if config.debug {
+            eprintln!(
+                "[seraph-v] kernel: {} (booting with the {} protocol)",
+                loaded.detection,
+                loaded.protocol.name()
+            );
+        }
 
         let mut vm = hypervisor.create_vm(&VmConfig {
             hypercall_port: Some(HYPERCALL_PORT),
@@ -168,7 +183,8 @@ impl<H: Hypervisor> Machine<H> {
         crate::attach::attach_all(&mut devices, &config, &mem)?;
         devices.assign_pci()?;
 
-        let (regs, sregs) = long_mode_entry(&entry, &vcpu.special_regs()?, devices.apic_base());
+        let (regs, sregs) =
+            entry_registers(&loaded.entry, &vcpu.special_regs()?, devices.apic_base());
         vcpu.set_special_regs(&sregs)?;
         vcpu.set_regs(&regs)?;
 
@@ -184,7 +200,8 @@ impl<H: Hypervisor> Machine<H> {
             input: None,
             display: None,
             config,
-            plan,
+            plan: loaded.plan.clone(),
+            loaded,
             geometry,
             devices,
             oracle: OracleClock::new(),

@@ -47,6 +47,12 @@ pub struct MachineConfig {
     /// Serve the live web display (`--display web[,addr=ADDR:PORT]`); while
     /// it is attached the run never ends at idle.
     pub display: Option<seraph_display::DisplaySpec>,
+    /// Boot with this protocol instead of the detected one (`--boot`).
+    pub boot: Option<seraph_boot::BootProtocol>,
+    /// The kernel command line (PVH and Linux kernels; `--cmdline`).
+    pub cmdline: String,
+    /// The initial ramdisk / PVH module (`--initrd`).
+    pub initrd: Option<Vec<u8>>,
     /// Read the host's stdin into COM1's receive FIFO (`--serial stdio`).
     pub stdin: Option<crate::io::StdinOptions>,
     /// Pre-map the kernel heap at `PML4[384]` (the original layout).
@@ -83,6 +89,9 @@ impl Default for MachineConfig {
             pci_testdev: false,
             stdin: None,
             display: None,
+            boot: None,
+            cmdline: String::new(),
+            initrd: None,
             map_heap: false,
             capture_limit: 64 * 1024,
             timing: false,

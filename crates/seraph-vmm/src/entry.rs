@@ -1,28 +1,20 @@
-//! The vCPU state at the kernel's first instruction, as pure functions of
-//! the boot plan's [`EntryState`]: the Seraph boot protocol's 64-bit long
-//! mode (flat segments, paging on, interrupts off).
+//! The vCPU state at the kernel's first instruction, as pure functions:
+//! [`entry_registers`] for any protocol's [`CpuEntry`]: 64-bit long mode
+//! (the Seraph protocol, Linux's 64-bit entry) or 32-bit protected mode with
+//! paging off (PVH, Linux's 32-bit entry).
 
-use seraph_boot::EntryState;
+use seraph_boot::cpu::{CpuEntry, ENTRY_RFLAGS};
 use seraph_hypervisor::{Regs, Segment, SpecialRegs};
 
-// CR0, CR4 and EFER bits of the spec's entry state.
+// Control-register bits the guest-memory reader and the tests look at.
 /// CR0.PE: protected mode.
 pub const CR0_PE: u64 = 1 << 0;
-const CR0_MP: u64 = 1 << 1;
-const CR0_ET: u64 = 1 << 4;
-const CR0_NE: u64 = 1 << 5;
-const CR0_WP: u64 = 1 << 16;
 /// CR0.PG: paging.
 pub const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_OSFXSR: u64 = 1 << 9;
-const CR4_OSXMMEXCPT: u64 = 1 << 10;
 /// CR4.LA57: 5-level paging.
 pub const CR4_LA57: u64 = 1 << 12;
-const EFER_LME: u64 = 1 << 8;
 /// EFER.LMA: long mode active.
 pub const EFER_LMA: u64 = 1 << 10;
-const EFER_NXE: u64 = 1 << 11;
 
 /// A flat 4 GiB segment: 64-bit code (`code`) or read/write data.
 pub fn flat_segment(selector: u16, code: bool) -> Segment {
@@ -42,29 +34,36 @@ pub fn flat_segment(selector: u16, code: bool) -> Segment {
     }
 }
 
-/// The spec's long-mode entry state on top of `base` (the vCPU's reset
-/// state, for the fields the spec does not set), with `apic_base` as
-/// IA32_APIC_BASE.
-pub fn long_mode_entry(
-    entry: &EntryState,
+/// A flat 4 GiB segment for a given code width: 64-bit code (`long`),
+/// 32-bit code, or read/write data.
+fn flat(selector: u16, code: bool, long: bool) -> Segment {
+    Segment {
+        l: code && long,
+        db: !(code && long),
+        ..flat_segment(selector, code)
+    }
+}
+
+/// The registers for `entry` on top of `base` (the vCPU's reset state),
+/// with `apic_base` as IA32_APIC_BASE: flat segments from the entry's GDT
+/// (64-bit or 32-bit code), a busy TSS, no IDT, IF = 0, and the control
+/// registers and general registers the protocol defines.
+pub fn entry_registers(
+    entry: &CpuEntry,
     base: &SpecialRegs,
     apic_base: u64,
 ) -> (Regs, SpecialRegs) {
     let mut sregs = *base;
     sregs.apic_base = apic_base;
-    let gdt = &entry.gdt;
-    sregs.cs = flat_segment(gdt.code_selector, true);
-    let data = flat_segment(gdt.data_selector, false);
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.fs = data;
-    sregs.gs = data;
-    sregs.ss = data;
+    let gdt = entry.gdt();
+    sregs.cs = flat(gdt.code_selector, true, entry.code_is_64bit());
+    let data = flat(gdt.data_selector, false, false);
+    (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
     sregs.tr = Segment {
         base: gdt.tss_base,
         limit: gdt.tss_limit,
         selector: gdt.tss_selector,
-        type_: 0xb, // 64-bit busy TSS
+        type_: 0xb, // busy TSS (32- or 64-bit)
         present: true,
         ..Default::default()
     };
@@ -72,17 +71,24 @@ pub fn long_mode_entry(
     sregs.gdt.limit = gdt.gdt_limit;
     sregs.idt.base = 0;
     sregs.idt.limit = 0;
-    sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-    sregs.cr3 = entry.cr3;
-    sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-    sregs.efer = EFER_LME | EFER_LMA | EFER_NXE;
-    let regs = Regs {
-        rip: entry.rip,
-        rsp: entry.rsp,
-        rdi: entry.rdi,
-        rflags: seraph_hypervisor::x86::RFLAGS_RESERVED,
+    let mut regs = Regs {
+        rflags: ENTRY_RFLAGS,
         ..Default::default()
     };
+    match entry {
+        CpuEntry::Long64(e) => {
+            (sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer) =
+                (e.cr0.bits(), e.cr3, e.cr4.bits(), e.efer.bits());
+            (regs.rip, regs.rsp, regs.rdi, regs.rsi) = (e.rip, e.rsp, e.rdi, e.rsi);
+        }
+        CpuEntry::Protected32(e) => {
+            (sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer) = (e.cr0.bits(), 0, 0, 0);
+            regs.rip = u64::from(e.eip);
+            regs.rbx = u64::from(e.ebx);
+            regs.rsi = u64::from(e.esi);
+            regs.rsp = u64::from(e.esp);
+        }
+    }
     (regs, sregs)
 }
 
@@ -103,34 +109,57 @@ mod tests {
 
     #[test]
     fn long_mode_entry_follows_the_spec() {
-        let entry = EntryState {
+        use seraph_boot::cpu::{
+            LONG_MODE_CR0, LONG_MODE_CR4, LONG_MODE_EFER, LongModeEntry, PROTECTED_MODE_CR0,
+            ProtectedModeEntry,
+        };
+        let gdt = GdtLayout {
+            gdt_base: 0xb000,
+            gdt_limit: 0x37,
+            code_selector: 0x08,
+            data_selector: 0x10,
+            tss_selector: 0x28,
+            tss_base: 0xc000,
+            tss_limit: 0x67,
+        };
+        let entry = CpuEntry::Long64(LongModeEntry {
             rip: 0xffff_8000_0010_0000,
             rsp: 0xa0000,
             rdi: 0x80000,
+            rsi: 0,
+            cr0: LONG_MODE_CR0,
             cr3: 0x1000,
-            gdt: GdtLayout {
-                gdt_base: 0xb000,
-                gdt_limit: 0x37,
-                code_selector: 0x08,
-                data_selector: 0x10,
-                tss_selector: 0x28,
-                tss_base: 0xc000,
-                tss_limit: 0x67,
-            },
-        };
-        let (regs, sregs) = long_mode_entry(&entry, &SpecialRegs::default(), 0xfee0_0900);
+            cr4: LONG_MODE_CR4,
+            efer: LONG_MODE_EFER,
+            gdt,
+        });
+        let (regs, sregs) = entry_registers(&entry, &SpecialRegs::default(), 0xfee0_0900);
         assert_eq!(
             (regs.rip, regs.rsp, regs.rdi),
-            (entry.rip, 0xa0000, 0x80000)
+            (0xffff_8000_0010_0000, 0xa0000, 0x80000)
         );
         assert_eq!(regs.rflags, 2, "IF clear, bit 1 set");
         assert_eq!(sregs.cr3, 0x1000);
         assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE | CR0_PG);
         assert_ne!(sregs.efer & EFER_LMA, 0);
         assert_eq!(sregs.cr4 & CR4_LA57, 0);
+        assert!(sregs.cs.l && !sregs.cs.db);
         assert_eq!(sregs.tr.type_, 0xb);
         assert_eq!(sregs.apic_base, 0xfee0_0900);
         assert_eq!(sregs.idt.limit, 0);
         assert_eq!(sregs.ss.selector, 0x10);
+
+        let entry = CpuEntry::Protected32(ProtectedModeEntry {
+            eip: 0x10_0000,
+            ebx: 0xe000,
+            esi: 0,
+            esp: 0,
+            cr0: PROTECTED_MODE_CR0,
+            gdt,
+        });
+        let (regs, sregs) = entry_registers(&entry, &SpecialRegs::default(), 0xfee0_0900);
+        assert_eq!((regs.rip, regs.rbx), (0x10_0000, 0xe000));
+        assert_eq!((sregs.cr0 & CR0_PG, sregs.cr3, sregs.efer), (0, 0, 0));
+        assert!(!sregs.cs.l && sregs.cs.db, "32-bit code");
     }
 }

@@ -11,6 +11,14 @@ pub enum VmmError {
     /// The boot structures do not fit.
     #[error("boot layout: {0}")]
     Plan(#[from] seraph_boot::PlanError),
+    /// The kernel cannot be booted with the chosen protocol (a PVH note or
+    /// a bzImage header is malformed, `--boot` asks for what the image
+    /// lacks).
+    #[error("kernel: {0}")]
+    Boot(#[source] seraph_boot::LoadError),
+    /// A command line or initrd that the protocol cannot take or that does not fit.
+    #[error("{0}")]
+    BootConfig(#[source] seraph_boot::LoadError),
     /// Guest memory could not be set up.
     #[error("guest memory: {0}")]
     Memory(#[from] seraph_memory::MemoryError),
@@ -47,10 +55,31 @@ pub enum VmmError {
 }
 
 impl VmmError {
+    /// Sorts a kernel-loading error: a Seraph ELF the loader refuses stays
+    /// [`VmmError::Kernel`] (65) and a plan that does not fit
+    /// [`VmmError::Plan`] (78), as before; other image problems are
+    /// [`VmmError::Boot`] (65), command-line and initrd problems
+    /// [`VmmError::BootConfig`] (78).
+    pub fn from_load(e: seraph_boot::LoadError) -> Self {
+        use seraph_boot::{DetectError, LoadError, PlanError};
+        match e {
+            LoadError::Plan(PlanError::Elf(elf)) | LoadError::Detect(DetectError::Elf(elf)) => {
+                VmmError::Kernel(elf)
+            }
+            LoadError::Plan(plan) => VmmError::Plan(plan),
+            LoadError::Memory(m) => VmmError::Memory(m),
+            e @ (LoadError::Cmdline { .. }
+            | LoadError::InitrdDoesNotFit { .. }
+            | LoadError::SeraphHasNo(_)) => VmmError::BootConfig(e),
+            other => VmmError::Boot(other),
+        }
+    }
+
     /// The documented process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            VmmError::Kernel(_) => exit_code::BAD_KERNEL,
+            VmmError::Kernel(_) | VmmError::Boot(_) => exit_code::BAD_KERNEL,
+            VmmError::BootConfig(_) => exit_code::CONFIG,
             VmmError::Plan(_) | VmmError::Memory(_) | VmmError::Framebuffer(_) => exit_code::CONFIG,
             VmmError::Config(_) => exit_code::CONFIG,
             VmmError::Output(_) | VmmError::OpenOutput { .. } => exit_code::CANT_CREATE,

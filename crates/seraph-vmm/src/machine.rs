@@ -75,7 +75,8 @@ pub struct Machine<H: Hypervisor> {
     pub(crate) vm: H::Vm,
     pub(crate) mem: GuestMemoryMmap,
     pub(crate) config: MachineConfig,
-    pub(crate) plan: BootPlan,
+    pub(crate) plan: Option<BootPlan>,
+    pub(crate) loaded: seraph_boot::LoadedKernel,
     pub(crate) geometry: Geometry,
     pub(crate) devices: Devices,
     pub(crate) console: Console,
@@ -116,9 +117,14 @@ impl<H: Hypervisor> Machine<H> {
         (handle, events)
     }
 
-    /// Where the boot structures went.
-    pub fn boot_plan(&self) -> &BootPlan {
-        &self.plan
+    /// Where the Seraph boot structures went (`None` for a PVH or Linux kernel).
+    pub fn boot_plan(&self) -> Option<&BootPlan> {
+        self.plan.as_ref()
+    }
+
+    /// How the kernel was loaded: its protocol, entry state and placements.
+    pub fn loaded_kernel(&self) -> &seraph_boot::LoadedKernel {
+        &self.loaded
     }
 
     /// The framebuffer's geometry.
