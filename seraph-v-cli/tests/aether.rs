@@ -390,6 +390,8 @@ fn a_hostile_driver_stops_its_rings_and_the_card_still_works_after_a_reset() {
     if status.is_none() {
         let _ = sv.kill();
     }
+    // Reaps the child in every case (after try_wait this returns the same status).
+    let status = status.or(sv.wait().ok());
     while let Ok(n) = peer.recv(&mut buf) {
         from_guest.push(buf[..n].to_vec());
     }
