@@ -23,6 +23,9 @@ pub struct Paused<'a> {
     pub vcpu: &'a mut dyn Vcpu,
     /// Guest memory.
     pub mem: &'a GuestMemoryMmap,
+    /// Hold external interrupts back (a debugger single-steps: a step must
+    /// not land in a timer handler). Stays as set until changed.
+    pub hold_interrupts: &'a mut bool,
 }
 
 /// Work to run on the vCPU thread while it is paused.

@@ -277,7 +277,12 @@ impl DebugTarget for VmmDebugTarget {
             wanted.enabled |= wanted.single_step;
             self.soft = soft;
         }
-        self.on_vcpu(move |p| p.vcpu.set_guest_debug(&wanted).map_err(backend))?;
+        self.on_vcpu(move |p| {
+            // A single step must execute the guest's next instruction, not
+            // the entry of an interrupt handler.
+            *p.hold_interrupts = wanted.single_step;
+            p.vcpu.set_guest_debug(&wanted).map_err(backend)
+        })?;
         self.debug = *debug;
         Ok(())
     }

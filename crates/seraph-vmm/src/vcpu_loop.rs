@@ -84,6 +84,8 @@ struct Loop<'c, 'a, V: Vcpu> {
     cx: &'c mut LoopContext<'a>,
     hlt: HltTracker,
     cr8_seen: u8,
+    /// A controller asked to hold external interrupts (single-stepping).
+    hold_interrupts: bool,
 }
 
 /// Runs `vcpu` until the run ends.
@@ -93,6 +95,7 @@ pub(crate) fn run<V: Vcpu>(vcpu: &mut V, cx: &mut LoopContext<'_>) -> Result<Run
         cx,
         hlt: HltTracker::default(),
         cr8_seen: 0,
+        hold_interrupts: false,
     };
     let outcome = l.run();
     if let (Some(port), Ok(outcome)) = (l.cx.control, &outcome) {
@@ -298,7 +301,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
     /// interrupt if the guest can take it now (else asks for an interrupt
     /// window) and re-arms the deadline kick. Skipped, lock-free, otherwise.
     fn service_interrupts(&mut self) -> Result<(), VmmError> {
-        if !self.cx.devices.needs_poll() {
+        if !self.cx.devices.needs_poll() || self.hold_interrupts {
             return Ok(());
         }
         self.sync_tpr()?;
@@ -440,6 +443,7 @@ impl<V: Vcpu> Loop<'_, '_, V> {
         task(Paused {
             vcpu: &mut *self.vcpu,
             mem: self.cx.mem,
+            hold_interrupts: &mut self.hold_interrupts,
         });
         // The task may have changed registers or debug state.
         self.cx.devices.mark_dirty();
