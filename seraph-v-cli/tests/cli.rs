@@ -33,19 +33,21 @@ fn demo_kernel_boots_by_default_and_leaves_a_screenshot() {
     );
     let bmp = std::fs::read(dir.path("seraph_framebuffer.bmp")).unwrap();
     assert_eq!(&bmp[..2], b"BM");
-    // Red band at the top-left, yellow square at the centre.
-    assert_eq!(
-        seraph_framebuffer::decode_bmp_pixel(&bmp, 5, 5),
-        Some([255, 0, 0])
-    );
-    assert_eq!(
-        seraph_framebuffer::decode_bmp_pixel(&bmp, 512, 384),
-        Some([255, 255, 0])
-    );
-    assert_eq!(
-        seraph_framebuffer::decode_bmp_pixel(&bmp, 1000, 700),
-        Some([0, 0, 0])
-    );
+    // The demo's text screen (test_kernel.c, SERAPH_DEMO): the header band,
+    // ink of the title's "S", the background, and the green "all N checks
+    // passed" at the bottom.
+    for (x, y, rgb) in [
+        (5, 5, [0x1c, 0x2a, 0x3a]),
+        (38, 18, [0xff, 0xc2, 0x4a]),
+        (1000, 700, [0x10, 0x18, 0x20]),
+        (38, 712, [0x60, 0xe0, 0x80]),
+    ] {
+        assert_eq!(
+            seraph_framebuffer::decode_bmp_pixel(&bmp, x, y),
+            Some(rgb),
+            "demo screen pixel ({x}, {y})"
+        );
+    }
 }
 
 #[test]
