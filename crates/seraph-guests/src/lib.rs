@@ -68,9 +68,13 @@ pub const TEST_KERNEL_IDENTITY: &[u8] = guest_elf!("test_kernel_identity.elf");
 pub const TEST_KERNEL_HIGHER_HALF: &[u8] = guest_elf!("test_kernel_higher_half.elf");
 
 /// What `cargo run --release` boots: the higher-half test kernel built with
-/// one extra first serial line, [`expected::DEMO_BANNER`]. Otherwise
-/// identical to [`TEST_KERNEL_HIGHER_HALF`] (same checks, same picture);
-/// exits 0 on a correct VMM.
+/// one extra first serial line, [`expected::DEMO_BANNER`], and a different
+/// screen. Same checks and output as [`TEST_KERNEL_HIGHER_HALF`]; then,
+/// instead of the test picture, it counts 20 LAPIC timer interrupts and
+/// draws a text screen (its own 8x16 font) of what it found: the CPUID
+/// signature, hypercall results, GET_TIME as a UTC date, the framebuffer,
+/// the timer, the memory map and "all N checks passed". Exits 0 on a
+/// correct VMM.
 pub const DEMO_KERNEL: &[u8] = guest_elf!("demo_kernel.elf");
 
 /// PRINTs [`expected::EXIT_STATUS_PRINT`], then EXITs with status
@@ -240,7 +244,7 @@ static ALL: [Guest; 21] = [
     Guest {
         name: "demo",
         elf: DEMO_KERNEL,
-        description: "the higher-half test kernel with a demo banner line: what `cargo run --release` boots; exits 0",
+        description: "the higher-half test kernel with a demo banner line and a text screen of what it checked: what `cargo run --release` boots; exits 0",
     },
     Guest {
         name: "exit-status",
