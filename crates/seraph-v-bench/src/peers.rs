@@ -53,6 +53,22 @@ pub fn seraph_v(binary: &Path, guest: &Path, screenshot: Option<&Path>) -> Invoc
     Invocation::new(binary, args)
 }
 
+/// `seraph-v --boot pvh <pvh_guest> --serial stdio --no-screenshot`: the
+/// file QEMU boots, through seraph-v's PVH loader.
+pub fn seraph_v_pvh(binary: &Path, pvh_guest: &Path) -> Invocation {
+    Invocation::new(
+        binary,
+        [
+            "--boot".as_ref(),
+            "pvh".as_ref(),
+            pvh_guest.as_os_str(),
+            "--serial".as_ref(),
+            "stdio".as_ref(),
+            "--no-screenshot".as_ref(),
+        ],
+    )
+}
+
 /// `kvm-floor <guest>`.
 pub fn kvm_floor(binary: &Path, guest: &Path) -> Invocation {
     Invocation::new(binary, [guest.as_os_str()])
@@ -113,6 +129,10 @@ mod tests {
         assert!(q.shown().starts_with("qemu -nodefaults -no-user-config"));
         assert!(q.shown().ends_with("-accel kvm -m 512M -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel p.elf"));
         assert_eq!(kvm_floor(Path::new("f"), Path::new("g")).shown(), "f g");
+        assert_eq!(
+            seraph_v_pvh(Path::new("sv"), Path::new("p.elf")).shown(),
+            "sv --boot pvh p.elf --serial stdio --no-screenshot"
+        );
     }
 
     #[test]
