@@ -702,10 +702,10 @@ static void l_tenths(struct line *l, u64 v, u64 unit)
     l_dec(l, v % unit * 10 / unit, 1);
 }
 
-/* A byte count as GiB, MiB or KiB with one decimal (or bytes). */
+/* A byte count as GiB (from 16 GiB), MiB or KiB with one decimal (or bytes). */
 static void l_size(struct line *l, u64 bytes)
 {
-    if (bytes >= (1ULL << 30)) {
+    if (bytes >= (16ULL << 30)) {
         l_tenths(l, bytes, 1ULL << 30);
         l_str(l, " GiB");
     } else if (bytes >= (1ULL << 20)) {
@@ -808,17 +808,27 @@ static int type_usable(u32 type)
 #define RIGHT_X 560
 #define VALUE_COL 17 /* characters from a section's left edge to its values */
 
+/* Body text stops above this line (the verdict), so on a small
+ * framebuffer the last facts are left out instead of drawn over it. */
+static u64 body_bottom;
+
+static void body_text(const struct boot_info *bi, u64 x, u64 y, const char *s, int pen)
+{
+    if (y + FONT_HEIGHT <= body_bottom)
+        draw_text(bi, x, y, s, pen, 1);
+}
+
 static u64 heading(const struct boot_info *bi, u64 x, u64 y, const char *text)
 {
-    draw_text(bi, x, y, text, PEN_HEADING, 1);
+    body_text(bi, x, y, text, PEN_HEADING);
     return y + LINE + 2;
 }
 
 /* "  label          value" */
 static u64 fact(const struct boot_info *bi, u64 x, u64 y, const char *label, const char *value)
 {
-    draw_text(bi, x + 16, y, label, PEN_LABEL, 1);
-    draw_text(bi, x + 8 * VALUE_COL, y, value, PEN_VALUE, 1);
+    body_text(bi, x + 16, y, label, PEN_LABEL);
+    body_text(bi, x + 8 * VALUE_COL, y, value, PEN_VALUE);
     return y + LINE;
 }
 
@@ -839,7 +849,7 @@ static void fill_background(const struct boot_info *bi)
     }
 }
 
-static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom)
+static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y)
 {
     struct line l;
     u64 count = bi->memory_map_count;
@@ -852,13 +862,13 @@ static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom
     l_str(&l, " entries)");
     y = heading(bi, x, y, l.s);
     if (!readable) {
-        draw_text(bi, x + 16, y, "not readable", PEN_FAIL, 1);
+        body_text(bi, x + 16, y, "not readable", PEN_FAIL);
         return;
     }
     const struct mem_desc *map = (const struct mem_desc *)bi->memory_map_base;
 
     /* Each entry, as many as fit above the totals by type. */
-    draw_text(bi, x + 16, y, "start         size        type", PEN_LABEL, 1);
+    body_text(bi, x + 16, y, "start         size        type", PEN_LABEL);
     y += LINE;
     u32 types[24], type_count = 0;
     u64 type_bytes[24], type_entries[24];
@@ -885,7 +895,7 @@ static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom
     }
     u64 totals_h = (u64)(type_count + 4) * LINE;
     u32 shown = 0;
-    for (; shown < count && y + LINE + totals_h + LINE < bottom; shown++) {
+    for (; shown < count && y + LINE + totals_h + LINE < body_bottom; shown++) {
         l_clear(&l);
         l_hex(&l, map[shown].phys_start, 8);
         l_pad(&l, 14);
@@ -897,7 +907,7 @@ static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom
             l_dec(&l, map[shown].type, 1);
             l_char(&l, ')');
         }
-        draw_text(bi, x + 16, y, l.s, PEN_VALUE, 1);
+        body_text(bi, x + 16, y, l.s, PEN_VALUE);
         y += LINE;
     }
     if (shown < count) {
@@ -905,7 +915,7 @@ static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom
         l_str(&l, "... and ");
         l_dec(&l, count - shown, 1);
         l_str(&l, " more");
-        draw_text(bi, x + 16, y, l.s, PEN_LABEL, 1);
+        body_text(bi, x + 16, y, l.s, PEN_LABEL);
         y += LINE;
     }
 
@@ -919,7 +929,7 @@ static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom
         l_str(&l, type_entries[t] == 1 ? " entry " : " entries");
         l_pad(&l, 32);
         l_size(&l, type_bytes[t]);
-        draw_text(bi, x + 16, y, l.s, PEN_VALUE, 1);
+        body_text(bi, x + 16, y, l.s, PEN_VALUE);
         y += LINE;
     }
     y += LINE / 2;
@@ -928,9 +938,9 @@ static void draw_memory_map(const struct boot_info *bi, u64 x, u64 y, u64 bottom
     l_size(&l, usable);
     l_str(&l, " of ");
     l_size(&l, ram);
-    draw_text(bi, x + 16, y, l.s, PEN_ACCENT, 1);
+    body_text(bi, x + 16, y, l.s, PEN_ACCENT);
     y += LINE;
-    draw_text(bi, x + 16, y, "(usable: types 1-4 and 7, free after boot)", PEN_LABEL, 1);
+    body_text(bi, x + 16, y, "(usable: types 1-4 and 7, free after boot)", PEN_LABEL);
 }
 
 static void draw_demo_screen(const struct boot_info *bi, const struct timer_result *timer)
@@ -947,6 +957,12 @@ static void draw_demo_screen(const struct boot_info *bi, const struct timer_resu
               "The higher-half Seraph test kernel, entered in 64-bit long mode by Seraph-V: "
               "no firmware, no bootloader.",
               PEN_SUBTITLE, 1);
+
+    /* The verdict at the bottom; the memory map in a right column if the
+     * framebuffer is wide enough, else below the other facts. */
+    u64 verdict_y = bi->fb_height >= 240 ? bi->fb_height - 80 : HEADER_H + 4;
+    body_bottom = verdict_y - 4;
+    int two_columns = bi->fb_width >= RIGHT_X + 48 * FONT_WIDTH;
 
     struct line l;
     u64 x = MARGIN, y = HEADER_H + 22;
@@ -1067,8 +1083,10 @@ static void draw_demo_screen(const struct boot_info *bi, const struct timer_resu
     l_size(&l, bi->stack_size);
     y = fact(bi, x, y, "stack", l.s);
 
-    u64 verdict_y = bi->fb_height >= 80 ? bi->fb_height - 80 : 0;
-    draw_memory_map(bi, RIGHT_X, HEADER_H + 22, verdict_y - LINE);
+    if (two_columns)
+        draw_memory_map(bi, RIGHT_X, HEADER_H + 22);
+    else
+        draw_memory_map(bi, x, y + LINE / 2);
 
     fill_rect(bi, 0, verdict_y, bi->fb_width, 2, C_HEADER);
     l_clear(&l);
