@@ -19,6 +19,7 @@
 //! | `page_walk` | the guest page walker and PRINT over real guest memory with garbage tables |
 //! | `arm64_trap` | the AArch64 ESR_EL2 decoder, trap description, `VmExit` mapping and fault report (seraph-fault) |
 //! | `nvme_command` | NVMe admin and I/O command parsing and execution, registers and doorbells |
+//! | `pci_config` | PCI configuration space through the host bridge, BAR sizing and moves applied to the buses |
 //! | `aether_regs`, `aether_rings` | the Aether NIC's register decoding, its descriptor parsing and rings over garbage memory |
 
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod elf_boot;
 pub mod hypercalls;
 pub mod memory_map;
 pub mod nvme;
+pub mod pci;
 
 pub use aether::{aether_regs, aether_rings};
 pub use arm64_trap::arm64_trap;
@@ -41,6 +43,7 @@ pub use elf_boot::elf_boot;
 pub use hypercalls::{hypercall, page_walk};
 pub use memory_map::memory_map;
 pub use nvme::nvme_command;
+pub use pci::pci_config;
 
 /// A fuzz target: a function that takes any bytes and panics only on a bug.
 pub type Target = fn(&[u8]);
@@ -58,6 +61,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hypercall", hypercall),
     ("page_walk", page_walk),
     ("arm64_trap", arm64_trap),
+    ("pci_config", pci_config),
     ("nvme_command", nvme_command),
     ("aether_regs", aether_regs),
     ("aether_rings", aether_rings),
