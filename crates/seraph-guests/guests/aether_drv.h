@@ -267,13 +267,16 @@ static inline void ae_irq_setup(const char *tag)
     pic_unmask(0);
     pic_unmask(ae.irq);
     ae_w(E1000_IMS, 1U << 7); /* RXT0 */
-    pc_sti();
+    /* Interrupts stay off outside ae_wait_irq: a frame that arrives while
+     * the guest polls keeps its interrupt pending, and the next hlt wakes at
+     * once instead of missing it and sleeping until the next tick. */
 }
 
-/* Sleeps until an interrupt (the card's or the tick). */
+/* Sleeps until an interrupt (the card's or the tick): STI's one-instruction
+ * shadow makes "sti; hlt" atomic, and interrupts are off again after. */
 static inline void ae_wait_irq(void)
 {
-    __asm__ volatile("sti; hlt" : : : "memory");
+    __asm__ volatile("sti; hlt; cli" : : : "memory");
 }
 
 #endif
