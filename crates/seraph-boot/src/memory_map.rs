@@ -3,12 +3,14 @@
 //! The boot plan lists every RAM range it uses as a [`Claim`];
 //! [`build_memory_map`] turns the claims into sorted, non-overlapping
 //! descriptors that describe all of RAM (unclaimed pages are conventional
-//! memory), followed by the framebuffer window (MMIO, write-combining) and
-//! the local APIC page (MMIO, uncacheable), so the map reaches past
+//! memory), followed by the framebuffer window (MMIO, write-combining), the
+//! PCI window (MMIO, uncacheable) and the local APIC page (MMIO,
+//! uncacheable), so the map reaches past
 //! 0xFEE0_1000 as the kernel needs.
 
 use seraph_memory::layout::{
-    FRAMEBUFFER_BASE, FRAMEBUFFER_WINDOW, LAPIC_BASE, LAPIC_SIZE, PAGE_SIZE, align_down, align_up,
+    FRAMEBUFFER_BASE, FRAMEBUFFER_WINDOW, LAPIC_BASE, LAPIC_SIZE, PAGE_SIZE, PCI_MMIO_BASE,
+    PCI_MMIO_SIZE, align_down, align_up,
 };
 
 use crate::boot_info::{ATTR_UC, ATTR_WB, ATTR_WC, MEM_CONVENTIONAL, MEM_MMIO, MemoryDescriptor};
@@ -110,6 +112,12 @@ pub fn build_memory_map(
     ));
     map.push(descriptor(
         MEM_MMIO,
+        PCI_MMIO_BASE,
+        PCI_MMIO_BASE + PCI_MMIO_SIZE,
+        ATTR_UC,
+    ));
+    map.push(descriptor(
+        MEM_MMIO,
         LAPIC_BASE,
         LAPIC_BASE + LAPIC_SIZE,
         ATTR_UC,
@@ -198,6 +206,7 @@ mod tests {
                 (0x8000_0000, 0x10_0000, 0x134, 8),
                 (7, 0x23_4000, (64 * MIB - 0x23_4000) / 0x1000, 8),
                 (11, 0xC000_0000, 0x1000, 2),
+                (11, 0xD000_0000, 0x1_0000, 1),
                 (11, 0xFEE0_0000, 1, 1),
             ]
         );
@@ -231,7 +240,7 @@ mod tests {
     #[test]
     fn validate_finds_each_defect() {
         let good = build_memory_map(64 * MIB, &[]).unwrap();
-        assert_eq!(good.len(), 3);
+        assert_eq!(good.len(), 4);
         assert_eq!(validate(&good, 64 * MIB), Ok(()));
         assert_eq!(
             validate(&good, 128 * MIB),
@@ -241,7 +250,7 @@ mod tests {
             })
         );
         assert_eq!(
-            validate(&good[..2], 64 * MIB),
+            validate(&good[..3], 64 * MIB),
             Err(MapError::LapicNotCovered)
         );
 

@@ -70,6 +70,7 @@ fn default_plan_uses_spec_addresses() {
             (MEM_LOADER_DATA, 0x0100_0000, 0x0200_0000),
             (MEM_CONVENTIONAL, 0x0200_0000, 0x2000_0000),
             (MEM_MMIO, 0xC000_0000, 0xC100_0000),
+            (MEM_MMIO, 0xD000_0000, 0xE000_0000),
             (MEM_MMIO, 0xFEE0_0000, 0xFEE0_1000),
         ]
     );

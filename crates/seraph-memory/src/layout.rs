@@ -18,6 +18,11 @@ pub const FOUR_GIB: u64 = 0x1_0000_0000;
 pub const FRAMEBUFFER_BASE: u64 = 0xC000_0000;
 /// Size of the framebuffer window: 16 MiB.
 pub const FRAMEBUFFER_WINDOW: u64 = 16 * MIB;
+/// The PCI memory window where the VMM places 32-bit BARs (uncached,
+/// no-execute in the identity map): 0xD000_0000-0xDFFF_FFFF.
+pub const PCI_MMIO_BASE: u64 = 0xD000_0000;
+/// Size of the PCI memory window (256 MiB).
+pub const PCI_MMIO_SIZE: u64 = 256 * MIB;
 /// Start of the MMIO hole (uncached, no-execute in the identity map): 0xFE00_0000 up to 4 GiB.
 pub const MMIO_HOLE_BASE: u64 = 0xFE00_0000;
 /// Local APIC register page.

@@ -24,7 +24,8 @@
 //! - identity leaves inside the framebuffer window `0xC000_0000-0xC0FF_FFFF`:
 //!   add [`PWT`] (write-through, PAT index 1 with the reset PAT) and [`NX`];
 //! - identity leaves in the MMIO hole `0xFE00_0000-0xFFFF_FFFF` (IOAPIC,
-//!   LAPIC): add [`PCD`] | [`PWT`] (uncacheable, PAT index 3) and [`NX`];
+//!   LAPIC) and the PCI window `0xD000_0000-0xDFFF_FFFF` (BARs): add
+//!   [`PCD`] | [`PWT`] (uncacheable, PAT index 3) and [`NX`];
 //! - PML4\[510\] (recursive): PML4 address | [`P`] | [`RW`] | [`NX`].
 //!
 //! No entry sets U/S, A, D or G. The physical map covers RAM rounded up to
@@ -35,8 +36,8 @@ use vm_memory::GuestMemoryMmap;
 use crate::error::MemoryError;
 use crate::layout::{
     FOUR_GIB, FRAMEBUFFER_BASE, FRAMEBUFFER_WINDOW, HEAP_BACKING_SIZE, HEAP_PML4_INDEX,
-    HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, MMIO_HOLE_BASE, PAGE_SIZE, PHYS_MAP_PML4_INDEX,
-    RECURSIVE_PML4_INDEX,
+    HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, MMIO_HOLE_BASE, PAGE_SIZE, PCI_MMIO_BASE, PCI_MMIO_SIZE,
+    PHYS_MAP_PML4_INDEX, RECURSIVE_PML4_INDEX,
 };
 
 /// Present.
@@ -230,7 +231,7 @@ impl PageTableLayout {
 /// Flags of the identity-map leaf for the 2 MiB page at `phys`.
 fn identity_leaf_flags(phys: u64) -> u64 {
     let leaf = P | RW | PS;
-    if phys >= MMIO_HOLE_BASE {
+    if phys >= MMIO_HOLE_BASE || (PCI_MMIO_BASE..PCI_MMIO_BASE + PCI_MMIO_SIZE).contains(&phys) {
         leaf | PCD | PWT | NX
     } else if (FRAMEBUFFER_BASE..FRAMEBUFFER_BASE + FRAMEBUFFER_WINDOW).contains(&phys) {
         leaf | PWT | NX

@@ -14,10 +14,9 @@ use seraph_pci::config::BarWindow;
 use seraph_pci::host::{SharedPciDevice, lock_device};
 use seraph_pci::{BarKind, PciHost};
 
-/// Where the VMM places 32-bit memory BARs: 0xD000_0000-0xDFFF_FFFF.
-pub const PCI_MMIO_BASE: u64 = 0xD000_0000;
-/// Size of the PCI memory window.
-pub const PCI_MMIO_SIZE: u64 = 0x1000_0000;
+/// Where the VMM places 32-bit memory BARs: 0xD000_0000-0xDFFF_FFFF (the
+/// memory map marks it MMIO, the boot page tables map it uncached).
+pub use seraph_memory::layout::{PCI_MMIO_BASE, PCI_MMIO_SIZE};
 /// Where the VMM places I/O BARs: ports 0xC000-0xFFFF.
 pub const PCI_IO_BASE: u64 = 0xC000;
 /// Size of the PCI I/O window.
