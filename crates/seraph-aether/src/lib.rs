@@ -6,8 +6,8 @@
 //! use: reset, link, the EEPROM (EERD and Microwire), the PHY behind MDIC,
 //! interrupt causes with the receive/transmit delay timers, address
 //! filtering, legacy receive and transmit descriptor rings and the
-//! read-to-clear statistics. Transmit context descriptors are accepted and
-//! skipped (no checksum or segmentation offload).
+//! read-to-clear statistics. Transmit checksum offload (legacy CSO/CSS and
+//! the IP/TCP/UDP context) is modelled; segmentation offload is not.
 //!
 //! The model is pure: frames leave through a [`FrameSink`] the owner gives
 //! it and arrive through [`Aether::receive`]; guest memory is reached only
@@ -25,7 +25,7 @@ pub mod regs;
 mod rx;
 mod tx;
 
-pub use tx::TxDescriptor;
+pub use tx::{TxContext, TxDescriptor};
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -166,6 +166,10 @@ pub struct Aether {
     tx_halted: bool,
     /// Bytes of a frame whose descriptors have no EOP yet.
     tx_partial: Vec<u8>,
+    /// The checksum offload context of the last context descriptor.
+    tx_context: TxContext,
+    /// Packet options (IXSM/TXSM) of the frame in progress.
+    tx_popts: u8,
     timers: Timers,
     io_addr: u32,
     link_up: bool,
@@ -215,6 +219,8 @@ impl Aether {
             rx_halted: false,
             tx_halted: false,
             tx_partial: Vec::new(),
+            tx_context: TxContext::default(),
+            tx_popts: 0,
             timers: Timers::default(),
             io_addr: 0,
             link_up: true,
@@ -289,6 +295,8 @@ impl Aether {
         self.rx_halted = false;
         self.tx_halted = false;
         self.tx_partial.clear();
+        self.tx_context = TxContext::default();
+        self.tx_popts = 0;
         self.timers = Timers::default();
         self.update_irq();
     }

@@ -1,6 +1,7 @@
-//! The transmit path: legacy (and extended data) transmit descriptors.
-//! Context descriptors are accepted and skipped: no checksum offload
-//! beyond the legacy descriptor's CSO/CSS insertion, no segmentation.
+//! The transmit path: legacy descriptors (with CSO/CSS checksum
+//! insertion), extended data descriptors and the offload context they use
+//! for IP and TCP/UDP checksum insertion (POPTS IXSM/TXSM). Segmentation
+//! (TSE) is not modelled: such a context is used for checksums only.
 
 use crate::registers::{BPTC, DELAY_UNIT_NS, GOTCL, GPTC, MPTC, PTC64, TOTL, TPT, size_bin};
 use crate::regs::{self, int, tctl};
@@ -21,6 +22,43 @@ const CMD_DEXT: u8 = 1 << 5;
 const CMD_IDE: u8 = 1 << 7;
 /// Status: descriptor done.
 const STA_DD: u8 = 1 << 0;
+/// Packet options: insert the IP checksum.
+const POPTS_IXSM: u8 = 1 << 0;
+/// Packet options: insert the TCP/UDP checksum.
+const POPTS_TXSM: u8 = 1 << 1;
+
+/// The checksum offload context a context descriptor sets: where each
+/// checksum starts, ends (inclusive; 0 = end of frame) and is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxContext {
+    /// IP checksum start.
+    pub ipcss: usize,
+    /// IP checksum offset.
+    pub ipcso: usize,
+    /// IP checksum end (inclusive), 0 for the end of the frame.
+    pub ipcse: usize,
+    /// TCP/UDP checksum start.
+    pub tucss: usize,
+    /// TCP/UDP checksum offset.
+    pub tucso: usize,
+    /// TCP/UDP checksum end (inclusive), 0 for the end of the frame.
+    pub tucse: usize,
+}
+
+impl TxContext {
+    /// Decodes a context descriptor's 16 bytes.
+    pub fn parse(raw: &[u8; 16]) -> Self {
+        let u16at = |i: usize| usize::from(u16::from_le_bytes([raw[i], raw[i + 1]]));
+        Self {
+            ipcss: usize::from(raw[0]),
+            ipcso: usize::from(raw[1]),
+            ipcse: u16at(2),
+            tucss: usize::from(raw[4]),
+            tucso: usize::from(raw[5]),
+            tucse: u16at(6),
+        }
+    }
+}
 
 /// A transmit descriptor as the device reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +75,8 @@ pub struct TxDescriptor {
     pub css: usize,
     /// True for an extended context descriptor (no data).
     pub context: bool,
+    /// Packet options of an extended data descriptor (IXSM, TXSM; 0 otherwise).
+    pub popts: u8,
 }
 
 impl TxDescriptor {
@@ -55,6 +95,7 @@ impl TxDescriptor {
                 cso: usize::from(raw[10]),
                 css: usize::from(raw[13]),
                 context: false,
+                popts: 0,
             };
         }
         // Extended: DTYP in bits 23:20 of dword 2; 1 = data, others carry no data.
@@ -66,13 +107,20 @@ impl TxDescriptor {
             cso: 0,
             css: 0,
             context: !data,
+            popts: if data { raw[13] } else { 0 },
         }
     }
 }
 
-/// Inserts the 16-bit ones' complement checksum of `frame[css..]` at `cso`.
-fn insert_checksum(frame: &mut [u8], css: usize, cso: usize) {
-    let Some(region) = frame.get(css..) else {
+/// Stores at `at` the 16-bit ones' complement checksum of `frame[start..=end]`
+/// (`end` 0: to the end of the frame). Out-of-range offsets do nothing.
+fn insert_checksum(frame: &mut [u8], start: usize, end: usize, at: usize) {
+    let stop = if end == 0 {
+        frame.len()
+    } else {
+        end.saturating_add(1).min(frame.len())
+    };
+    let Some(region) = frame.get(start..stop) else {
         return;
     };
     let mut sum: u32 = region
@@ -84,7 +132,7 @@ fn insert_checksum(frame: &mut [u8], css: usize, cso: usize) {
         });
     sum = (sum & 0xFFFF) + (sum >> 16);
     let value = !(sum as u16);
-    if let Some(slot) = frame.get_mut(cso..cso + 2) {
+    if let Some(slot) = frame.get_mut(at..at.saturating_add(2)) {
         slot.copy_from_slice(&value.to_be_bytes());
     }
 }
@@ -113,6 +161,12 @@ impl Aether {
                 return;
             }
             let d = TxDescriptor::parse(&raw);
+            if d.context {
+                self.tx_context = TxContext::parse(&raw);
+            } else if self.tx_partial.is_empty() {
+                // The first data descriptor of a frame carries its options.
+                self.tx_popts = d.popts;
+            }
             if !d.context && d.len > 0 {
                 if self.tx_partial.len() + d.len > MAX_FRAME {
                     self.halt_tx();
@@ -132,7 +186,14 @@ impl Aether {
             if !d.context && d.cmd & CMD_EOP != 0 {
                 let mut frame = std::mem::take(&mut self.tx_partial);
                 if d.cmd & CMD_DEXT == 0 && d.cmd & CMD_IC != 0 {
-                    insert_checksum(&mut frame, d.css, d.cso);
+                    insert_checksum(&mut frame, d.css, 0, d.cso);
+                }
+                let c = self.tx_context;
+                if d.cmd & CMD_DEXT != 0 && self.tx_popts & POPTS_IXSM != 0 {
+                    insert_checksum(&mut frame, c.ipcss, c.ipcse, c.ipcso);
+                }
+                if d.cmd & CMD_DEXT != 0 && self.tx_popts & POPTS_TXSM != 0 {
+                    insert_checksum(&mut frame, c.tucss, c.tucse, c.tucso);
                 }
                 self.send_frame(frame);
             }

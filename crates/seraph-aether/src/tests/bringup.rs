@@ -133,7 +133,10 @@ fn receive_interrupts_are_enabled_by_rctl_ims_and_intx() {
     assert!(!rig.card.receive_interrupts_enabled());
     rig.w(regs::RCTL, regs::rctl::EN);
     rig.w(regs::IMS, int::TXDW);
-    assert!(!rig.card.receive_interrupts_enabled(), "TXDW is not a receive cause");
+    assert!(
+        !rig.card.receive_interrupts_enabled(),
+        "TXDW is not a receive cause"
+    );
     rig.w(regs::IMS, int::RXT0);
     assert!(rig.card.receive_interrupts_enabled());
     let cmd = command::MEMORY_SPACE | command::INTX_DISABLE;
