@@ -105,8 +105,8 @@ impl<H: Hypervisor> Machine<H> {
         )
         .map_err(VmmError::from_load)?;
         if config.debug {
-            eprintln!(
-                "[seraph-v] kernel: {} (booting with the {} protocol)",
+            crate::debug_line!(
+                "kernel: {} (booting with the {} protocol)",
                 loaded.detection,
                 loaded.protocol.name()
             );

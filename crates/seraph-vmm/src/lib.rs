@@ -13,6 +13,16 @@
 //! println!("{} (exit code {})", report.outcome, report.exit_code());
 //! ```
 
+/// Writes one `--debug` line to stderr; a closed or full stderr is
+/// ignored (never a panic, as `eprintln!` would).
+macro_rules! debug_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "[seraph-v] {}", format_args!($($arg)*));
+    }};
+}
+pub(crate) use debug_line;
+
 mod attach;
 mod builder;
 pub mod config;

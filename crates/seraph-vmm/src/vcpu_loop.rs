@@ -110,7 +110,7 @@ pub(crate) fn run<V: Vcpu>(vcpu: &mut V, cx: &mut LoopContext<'_>) -> Result<Run
 impl<V: Vcpu> Loop<'_, '_, V> {
     fn debug(&self, what: std::fmt::Arguments<'_>) {
         if self.cx.config.debug {
-            eprintln!("[seraph-v] {what}");
+            crate::debug_line!("{what}");
         }
     }
 
@@ -478,7 +478,7 @@ fn io_in(cx: &mut LoopContext<'_>, port: u16, size: u8, data: &mut [u8]) {
         if device.is_none() {
             chunk.fill(0xff);
             if cx.config.debug {
-                eprintln!("[seraph-v] unhandled port read {port:#x}");
+                crate::debug_line!("unhandled port read {port:#x}");
             }
         }
         cx.tally.access(BusKind::Pio, device);
@@ -491,8 +491,8 @@ fn io_out(cx: &mut LoopContext<'_>, port: u16, size: u8, data: &[u8]) {
     for chunk in data.chunks(usize::from(size.max(1))) {
         let device = cx.devices.pio.write(u64::from(port), chunk);
         if device.is_none() && cx.config.debug {
-            eprintln!(
-                "[seraph-v] unhandled port write {port:#x} <- {:#x}",
+            crate::debug_line!(
+                "unhandled port write {port:#x} <- {:#x}",
                 seraph_bus::le_value(chunk)
             );
         }
@@ -506,7 +506,7 @@ fn mmio_read(cx: &mut LoopContext<'_>, addr: u64, data: &mut [u8]) {
     if device.is_none() {
         data.fill(0xff);
         if cx.config.debug {
-            eprintln!("[seraph-v] unhandled MMIO read {addr:#x}");
+            crate::debug_line!("unhandled MMIO read {addr:#x}");
         }
     }
     cx.tally.access(BusKind::Mmio, device);
@@ -516,8 +516,8 @@ fn mmio_read(cx: &mut LoopContext<'_>, addr: u64, data: &mut [u8]) {
 fn mmio_write(cx: &mut LoopContext<'_>, addr: u64, data: &[u8]) {
     let device = cx.devices.mmio.write(addr, data);
     if device.is_none() && cx.config.debug {
-        eprintln!(
-            "[seraph-v] unhandled MMIO write {addr:#x} <- {:#x}",
+        crate::debug_line!(
+            "unhandled MMIO write {addr:#x} <- {:#x}",
             seraph_bus::le_value(data)
         );
     }

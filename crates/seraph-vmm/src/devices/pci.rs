@@ -191,9 +191,11 @@ impl PciBus {
                     entry.mapped = None;
                     self.refused += 1;
                     if self.debug {
-                        eprintln!(
-                            "[seraph-v] PCI slot {slot} BAR{} at {:#x}+{:#x} not mapped: {why}",
-                            entry.bar, window.base, window.size
+                        crate::debug_line!(
+                            "PCI slot {slot} BAR{} at {:#x}+{:#x} not mapped: {why}",
+                            entry.bar,
+                            window.base,
+                            window.size
                         );
                     }
                 }
