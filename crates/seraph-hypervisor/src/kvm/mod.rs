@@ -72,7 +72,7 @@ impl KvmHypervisor {
         Ok(Self { kvm })
     }
 
-    /// Opens /dev/kvm for a test that boots guests, with this project's
+    /// (Test code only: the `test-util` feature.) Opens /dev/kvm for a test that boots guests, with this project's
     /// rule for KVM tests: with `SERAPH_V_SKIP_KVM=1` the test is skipped
     /// (`None`, and it says so on stderr); otherwise a host without a
     /// usable /dev/kvm fails the test with a message saying what is missing.
@@ -80,6 +80,7 @@ impl KvmHypervisor {
     /// # Panics
     /// Without a usable /dev/kvm unless the skip variable is set: a KVM
     /// test must never pass by skipping silently.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn for_test(test: &str) -> Option<Self> {
         if std::env::var("SERAPH_V_SKIP_KVM").as_deref() == Ok("1") {
             eprintln!("SKIPPED {test}: SERAPH_V_SKIP_KVM=1 is set, KVM test not run");
