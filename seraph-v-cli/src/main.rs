@@ -61,6 +61,10 @@ fn main() -> ExitCode {
 /// The arguments, or `Ok(None)` after printing help or the version.
 fn parse_args() -> Result<Option<Args>, Failure> {
     match Args::try_parse() {
+        Ok(args) if args.net_capture.is_some() && args.net.is_empty() => Err(Failure::new(
+            exit_code::USAGE,
+            "--net-capture needs at least one --net card (see seraph-v --help)".to_string(),
+        )),
         Ok(args) => Ok(Some(args)),
         Err(e) => {
             use clap::error::ErrorKind;

@@ -277,6 +277,15 @@ fn bad_net_options_are_one_line_errors() {
         );
         assert_eq!(dir.files(), before);
     }
+    // A capture without a card.
+    let out = seraph_v(&dir, &["--net-capture", "x.pcap", kernel]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("--net"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(dir.files(), before);
     if !kvm_available("bad_net_options_are_one_line_errors") {
         return;
     }
