@@ -81,6 +81,8 @@ impl Aether {
             }
             regs::TCTL => {
                 self.set_reg(regs::TCTL, value);
+                self.tx_halted = false;
+                self.tx_partial.clear();
                 self.process_tx();
             }
             regs::RDBAL | regs::TDBAL => self.ring_reg(offset, value & !0xF),
