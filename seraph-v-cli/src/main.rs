@@ -117,6 +117,7 @@ fn config_from(args: &Args) -> MachineConfig {
         idle_hlts: args.idle_hlts.unwrap_or(100),
         idle_hlts_explicit: args.idle_hlts.is_some(),
         stdin: match args.serial {
+            SerialArg::Stdio if stdin_is_dev_null() => None,
             SerialArg::Stdio => {
                 use std::io::IsTerminal;
                 let tty = std::io::stdin().is_terminal();
@@ -137,6 +138,31 @@ fn config_from(args: &Args) -> MachineConfig {
         net_capture: args.net_capture.clone(),
         ..MachineConfig::default()
     }
+}
+
+/// True if stdin is /dev/null: it can never deliver a byte, so no reader
+/// thread is started for it (a thread and a wake-up at its EOF saved on
+/// every scripted run, e.g. CI or the benchmark).
+#[cfg(unix)]
+fn stdin_is_dev_null() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let (Ok(stdin), Ok(null)) = (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    stdin.file_type().is_char_device() && stdin.rdev() == null.rdev()
+}
+
+/// Windows: stdin is always read.
+#[cfg(not(unix))]
+fn stdin_is_dev_null() -> bool {
+    false
 }
 
 /// Checks the configuration before anything is read or created: memory
