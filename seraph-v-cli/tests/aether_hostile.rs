@@ -309,3 +309,119 @@ fn bad_net_options_are_one_line_errors() {
     let out = seraph_v(&dir, &["--no-screenshot", "--net", &net, kernel]);
     assert_one_line_error(&dir, &out, 71, &format!("127.0.0.1:{port}"), &before);
 }
+
+/// Internet checksum (ones' complement of the ones' complement sum).
+fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xFFFF {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+const PEER_MAC: [u8; 6] = [0x02, 0x53, 0x45, 0x52, 0x00, 0x77];
+const PEER_IP: [u8; 4] = [10, 99, 0, 1];
+const GUEST_IP: [u8; 4] = [10, 99, 0, 2];
+
+fn icmp_echo_request(to: [u8; 6], seq: u16) -> Vec<u8> {
+    let payload: Vec<u8> = (0..32u8).map(|i| i ^ seq as u8).collect();
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(&payload);
+    let c = inet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let total = (20 + icmp.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0, 0, 64, 1, 0, 0]);
+    ip.extend_from_slice(&PEER_IP);
+    ip.extend_from_slice(&GUEST_IP);
+    let c = inet_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = to.to_vec();
+    f.extend_from_slice(&PEER_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend(ip);
+    f.extend(icmp);
+    f
+}
+
+#[test]
+fn with_two_cards_the_first_net_option_is_the_first_card_on_the_bus() {
+    if !kvm_available("with_two_cards_the_first_net_option_is_the_first_card") {
+        return;
+    }
+    let dir = TempDir::new();
+    let kernel = write_guest(&dir, "ping.elf", seraph_guests::AETHER_PING);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let (first, second) = (free_port(), free_port());
+    let net1 = format!(
+        "dgram,local=127.0.0.1:{first},remote={},mac=02:53:45:52:00:0a",
+        peer.local_addr().unwrap()
+    );
+    // The second card's peer address answers nothing.
+    let net2 = format!("dgram,local=127.0.0.1:{second},remote=127.0.0.1:9,mac=02:53:45:52:00:0b");
+    let (out, err) = (dir.path("guest.out"), dir.path("guest.err"));
+    let mut sv = spawn_seraph_v(
+        &dir,
+        &["--net", &net1, "--net", &net2, kernel.to_str().unwrap()],
+        &out,
+        &err,
+    );
+    let guest = format!("127.0.0.1:{first}");
+    // ARP for the guest's address until the first card answers.
+    let mut arp = vec![0xFF; 6];
+    arp.extend_from_slice(&PEER_MAC);
+    arp.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    arp.extend_from_slice(&PEER_MAC);
+    arp.extend_from_slice(&PEER_IP);
+    arp.extend_from_slice(&[0; 6]);
+    arp.extend_from_slice(&GUEST_IP);
+    arp.resize(60, 0);
+    let mut reply = None;
+    for _ in 0..300 {
+        peer.send_to(&arp, &guest).unwrap();
+        reply = recv_until(&peer, Duration::from_millis(100), |f| {
+            f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2]
+        });
+        if reply.is_some() {
+            break;
+        }
+    }
+    let reply = reply.unwrap_or_else(|| panic!("no ARP reply: {}", read(&out)));
+    assert_eq!(
+        &reply[6..12],
+        &[0x02, 0x53, 0x45, 0x52, 0x00, 0x0a],
+        "the first card"
+    );
+    assert_eq!(&reply[28..32], &GUEST_IP);
+    for seq in 1..=3u16 {
+        let req = icmp_echo_request([0x02, 0x53, 0x45, 0x52, 0x00, 0x0a], seq);
+        let mut echo = None;
+        for _ in 0..20 {
+            peer.send_to(&req, &guest).unwrap();
+            echo = recv_until(&peer, Duration::from_millis(200), |f| {
+                f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[34] == 0
+            });
+            if echo.is_some() {
+                break;
+            }
+        }
+        let echo = echo.unwrap_or_else(|| panic!("no echo reply {seq}: {}", read(&out)));
+        assert_eq!(inet_checksum(&echo[14..34]), 0, "IPv4 header checksum");
+        assert_eq!(inet_checksum(&echo[34..]), 0, "ICMP checksum");
+        assert_eq!(&echo[26..30], &GUEST_IP);
+        assert_eq!(&echo[30..34], &PEER_IP);
+        assert_eq!(echo[40..42], seq.to_be_bytes());
+        assert_eq!(echo[42..], req[42..], "payload echoed");
+    }
+    let status = wait_bounded(&mut sv, Duration::from_secs(30));
+    let text = read(&out) + &read(&err);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
+    assert!(text.contains("aether-ping: ok\n"), "{text}");
+}
