@@ -244,7 +244,12 @@ fn run() -> Result<i32, Failure> {
     } else {
         Some(paths::check_screenshot(&args.screenshot)?)
     };
-    paths::check_no_clobber(args.kernel.as_deref(), serial_path, screenshot.as_deref())?;
+    paths::check_no_clobber(
+        args.kernel.as_deref(),
+        serial_path,
+        screenshot.as_deref(),
+        args.net_capture.as_deref(),
+    )?;
     let hypervisor = open_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
     #[cfg(unix)]
     let raw_terminal = (config.stdin.is_some()).then(terminal::RawTerminal::enter);

@@ -105,6 +105,7 @@ pub fn check_no_clobber(
     kernel: Option<&Path>,
     serial: Option<&Path>,
     screenshot: Option<&Path>,
+    capture: Option<&Path>,
 ) -> Result<(), Failure> {
     fn named<'a>(
         flag: &'static str,
@@ -113,7 +114,11 @@ pub fn check_no_clobber(
         p.map(|p| (flag, p, identity(p)))
     }
     let kernel = named("the kernel", kernel);
-    let outputs = [named("--serial", serial), named("--screenshot", screenshot)];
+    let outputs = [
+        named("--serial", serial),
+        named("--screenshot", screenshot),
+        named("--net-capture", capture),
+    ];
     let outputs: Vec<_> = outputs.into_iter().flatten().collect();
     for (i, (flag, path, id)) in outputs.iter().enumerate() {
         let Some(id) = id else { continue };

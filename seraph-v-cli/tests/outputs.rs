@@ -162,6 +162,16 @@ fn outputs_that_name_the_kernel_or_each_other_are_refused() {
             ],
             "names the same file as --serial",
         ),
+        (
+            &[
+                "k.elf",
+                "--net",
+                "dgram,local=127.0.0.1:1,remote=127.0.0.1:2",
+                "--net-capture",
+                "k.elf",
+            ],
+            "--net-capture k.elf names the same file as the kernel",
+        ),
     ];
     for (args, mentions) in cases {
         let out = seraph_v_bounded(&dir, args);
