@@ -7,8 +7,6 @@ use seraph_boot::cpu::{CpuEntry, ENTRY_RFLAGS};
 use seraph_hypervisor::{Regs, Segment, SpecialRegs};
 
 // Control-register bits the guest-memory reader and the tests look at.
-/// CR0.PE: protected mode.
-pub const CR0_PE: u64 = 1 << 0;
 /// CR0.PG: paging.
 pub const CR0_PG: u64 = 1 << 31;
 /// CR4.LA57: 5-level paging.
@@ -140,7 +138,8 @@ mod tests {
         );
         assert_eq!(regs.rflags, 2, "IF clear, bit 1 set");
         assert_eq!(sregs.cr3, 0x1000);
-        assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE | CR0_PG);
+        let pe = 1; // CR0.PE
+        assert_eq!(sregs.cr0 & (pe | CR0_PG), pe | CR0_PG);
         assert_ne!(sregs.efer & EFER_LMA, 0);
         assert_eq!(sregs.cr4 & CR4_LA57, 0);
         assert!(sregs.cs.l && !sregs.cs.db);

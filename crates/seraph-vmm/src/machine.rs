@@ -144,7 +144,8 @@ impl<H: Hypervisor> Machine<H> {
     }
 
     /// True if the guest never touched the framebuffer, so it is all black
-    /// and need not be copied (see [`crate::residency`]).
+    /// and need not be copied (the VMM asks the host which framebuffer pages
+    /// were ever touched).
     pub fn framebuffer_untouched(&self) -> bool {
         crate::residency::untouched(
             &self.mem,
