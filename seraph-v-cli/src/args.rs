@@ -75,7 +75,7 @@ pub struct Args {
     /// An NVMe disk backed by a raw image (namespace 1; the file must exist
     /// and be a multiple of the LBA size; locked against a second writer).
     #[arg(long, value_name = "PATH[,readonly][,lba=512|4096]", value_parser = parse_disk)]
-    pub disk: Option<seraph_nvme::DiskSpec>,
+    pub disk: Option<seraph_vmm::nvme::DiskSpec>,
 
     /// An Aether NIC (Intel 82540EM-compatible) on a packet backend; give it
     /// once per card. dgram: each frame one UDP datagram (as QEMU's -netdev
@@ -86,7 +86,7 @@ pub struct Args {
         value_name = "dgram,local=ADDR:PORT,remote=ADDR:PORT[,mac=MAC] | tap,ifname=NAME[,mac=MAC]",
         value_parser = parse_net
     )]
-    pub net: Vec<seraph_net::NetSpec>,
+    pub net: Vec<seraph_vmm::net::NetSpec>,
 
     /// Write every NIC frame, in and out, to a pcap file (tcpdump -r, Wireshark).
     #[arg(long, value_name = "PATH")]
@@ -95,7 +95,7 @@ pub struct Args {
     /// Boot protocol: seraph, pvh or linux (default: detected from the image;
     /// an ELF with both a Seraph entry and a PVH note boots as Seraph).
     #[arg(long, value_name = "PROTOCOL", value_parser = parse_boot)]
-    pub boot: Option<seraph_boot::BootProtocol>,
+    pub boot: Option<seraph_vmm::boot::BootProtocol>,
 
     /// Kernel command line (PVH and Linux kernels).
     #[arg(long, value_name = "TEXT", default_value = "")]
@@ -109,7 +109,7 @@ pub struct Args {
     /// guest (PS/2 keyboard, COM1); prints the URL. Loopback and a free port
     /// unless an address is given. The run then never ends at idle.
     #[arg(long, value_name = "web[,addr=ADDR:PORT]", value_parser = parse_display)]
-    pub display: Option<seraph_display::DisplaySpec>,
+    pub display: Option<seraph_vmm::display_server::DisplaySpec>,
 
     /// Serve the GDB remote protocol on tcp:ADDR:PORT (loopback unless another address is given).
     #[arg(long, value_name = "tcp:ADDR:PORT", value_parser = parse_gdb)]
@@ -133,7 +133,8 @@ impl Args {
     /// implies the default address, as `--gdb-wait` does).
     pub fn gdb_addr(&self) -> Option<std::net::SocketAddr> {
         self.gdb.or_else(|| {
-            (self.gdb_default || self.gdb_wait()).then_some(seraph_gdb::DEFAULT_GDB_ADDR)
+            (self.gdb_default || self.gdb_wait())
+                .then_some(seraph_vmm::gdb_server::DEFAULT_GDB_ADDR)
         })
     }
 
@@ -144,19 +145,19 @@ impl Args {
 }
 
 /// Parses `--boot seraph|pvh|linux`.
-pub fn parse_boot(text: &str) -> Result<seraph_boot::BootProtocol, String> {
-    seraph_boot::BootProtocol::from_name(text)
+pub fn parse_boot(text: &str) -> Result<seraph_vmm::boot::BootProtocol, String> {
+    seraph_vmm::boot::BootProtocol::from_name(text)
         .ok_or_else(|| format!("`{text}` is not a boot protocol: use seraph, pvh or linux"))
 }
 
 /// Parses `--display web[,addr=ADDR:PORT]`.
-pub fn parse_display(text: &str) -> Result<seraph_display::DisplaySpec, String> {
-    seraph_display::parse_display_spec(text).map_err(|e| e.to_string())
+pub fn parse_display(text: &str) -> Result<seraph_vmm::display_server::DisplaySpec, String> {
+    seraph_vmm::display_server::parse_display_spec(text).map_err(|e| e.to_string())
 }
 
 /// Parses `--gdb tcp:ADDR:PORT`.
 pub fn parse_gdb(text: &str) -> Result<std::net::SocketAddr, String> {
-    seraph_gdb::parse_gdb_addr(text).map_err(|e| e.to_string())
+    seraph_vmm::gdb_server::parse_gdb_addr(text).map_err(|e| e.to_string())
 }
 
 /// The --serial choice.
@@ -171,13 +172,13 @@ pub enum SerialArg {
 }
 
 /// Parses `--disk PATH[,readonly][,lba=512|4096]`.
-pub fn parse_disk(text: &str) -> Result<seraph_nvme::DiskSpec, String> {
-    seraph_nvme::DiskSpec::parse(text).map_err(|e| e.to_string())
+pub fn parse_disk(text: &str) -> Result<seraph_vmm::nvme::DiskSpec, String> {
+    seraph_vmm::nvme::DiskSpec::parse(text).map_err(|e| e.to_string())
 }
 
 /// Parses `--net dgram,local=ADDR:PORT,remote=ADDR:PORT[,mac=MAC]` or `tap,ifname=NAME[,mac=MAC]`.
-pub fn parse_net(text: &str) -> Result<seraph_net::NetSpec, String> {
-    seraph_net::NetSpec::parse(text).map_err(|e| e.to_string())
+pub fn parse_net(text: &str) -> Result<seraph_vmm::net::NetSpec, String> {
+    seraph_vmm::net::NetSpec::parse(text).map_err(|e| e.to_string())
 }
 
 /// Parses sizes like `512M`, `1G`, `2048K`, `536870912` (binary units).

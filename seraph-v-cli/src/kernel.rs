@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::Path;
 
-use seraph_boot::{ElfError, KernelImage};
+use seraph_vmm::boot::{ElfError, KernelImage};
 use seraph_vmm::{VmmError, exit_code};
 
 use crate::Failure;

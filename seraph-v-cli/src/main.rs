@@ -15,7 +15,7 @@ mod terminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use seraph_framebuffer::{FRAMEBUFFER_WINDOW, Geometry, PixelFormat};
+use seraph_vmm::framebuffer::{FRAMEBUFFER_WINDOW, Geometry, PixelFormat};
 use seraph_vmm::{Machine, MachineConfig, RunOutcome, SerialSink, VmmError, exit_code};
 
 use crate::args::{Args, SerialArg};
@@ -85,20 +85,6 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             ))
         }
     }
-}
-
-/// The host's hypervisor: KVM on Linux.
-#[cfg(target_os = "linux")]
-fn open_hypervisor()
--> Result<seraph_hypervisor::kvm::KvmHypervisor, seraph_hypervisor::HypervisorError> {
-    seraph_hypervisor::kvm::KvmHypervisor::new()
-}
-
-/// The host's hypervisor: the Windows Hypervisor Platform on Windows.
-#[cfg(windows)]
-fn open_hypervisor()
--> Result<seraph_hypervisor::whp::WhpHypervisor, seraph_hypervisor::HypervisorError> {
-    seraph_hypervisor::whp::WhpHypervisor::new()
 }
 
 fn config_from(args: &Args) -> MachineConfig {
@@ -250,7 +236,7 @@ fn run() -> Result<i32, Failure> {
         screenshot.as_deref(),
         args.net_capture.as_deref(),
     )?;
-    let hypervisor = open_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
+    let hypervisor = seraph_vmm::host_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
     #[cfg(unix)]
     let raw_terminal = (config.stdin.is_some()).then(terminal::RawTerminal::enter);
     let mut machine = Machine::new(&hypervisor, config, &kernel)?;
@@ -263,7 +249,7 @@ fn run() -> Result<i32, Failure> {
             &mut machine,
             addr,
             args.gdb_wait(),
-            seraph_hypervisor::Hypervisor::data_breakpoints(&hypervisor),
+            seraph_vmm::hypervisor::Hypervisor::data_breakpoints(&hypervisor),
         )?),
         None => None,
     };
@@ -292,7 +278,7 @@ fn run() -> Result<i32, Failure> {
 /// Binds the gdb server, says where to connect, and serves it on its own
 /// thread; with `wait`, the vCPU holds at its first instruction until gdb
 /// lets it go.
-fn start_gdb<H: seraph_hypervisor::Hypervisor>(
+fn start_gdb<H: seraph_vmm::hypervisor::Hypervisor>(
     machine: &mut Machine<H>,
     addr: std::net::SocketAddr,
     wait: bool,
@@ -301,7 +287,7 @@ fn start_gdb<H: seraph_hypervisor::Hypervisor>(
     let stub = seraph_vmm::gdb::GdbStub::listen(addr)?;
     out::stderr(&format!(
         "{}\n",
-        seraph_gdb::waiting_message(stub.local_addr())
+        seraph_vmm::gdb_server::waiting_message(stub.local_addr())
     ));
     let (control, events) = machine.attach_control(wait);
     let target = seraph_vmm::gdb::VmmDebugTarget::new(
@@ -341,27 +327,31 @@ fn output_problems(report: &seraph_vmm::RunReport, code: i32) -> i32 {
 /// The `--ascii` preview and the screenshot. The 3 MiB framebuffer is
 /// copied out of guest memory only if the guest touched it: a guest that
 /// never drew gets its black screenshot written without a copy.
-fn write_framebuffer_outputs<H: seraph_hypervisor::Hypervisor>(
+fn write_framebuffer_outputs<H: seraph_vmm::hypervisor::Hypervisor>(
     args: &Args,
     machine: &Machine<H>,
 ) -> Result<(), Failure> {
     let geometry = machine.framebuffer_geometry();
-    let saving = |e: seraph_framebuffer::FramebufferError| {
+    let saving = |e: seraph_vmm::framebuffer::FramebufferError| {
         Failure::new(
             exit_code::CANT_CREATE,
             format!("saving the screenshot: {e}"),
         )
     };
     if !args.ascii && machine.framebuffer_untouched() {
-        seraph_framebuffer::save_black_screenshot(&args.screenshot, geometry).map_err(saving)?;
+        seraph_vmm::framebuffer::save_black_screenshot(&args.screenshot, geometry)
+            .map_err(saving)?;
         return Ok(());
     }
     let pixels = machine.framebuffer()?;
     if args.ascii {
-        out::stdout(&seraph_framebuffer::ascii_preview(&pixels, geometry, 80));
+        out::stdout(&seraph_vmm::framebuffer::ascii_preview(
+            &pixels, geometry, 80,
+        ));
     }
     if !args.no_screenshot {
-        seraph_framebuffer::save_screenshot(&args.screenshot, &pixels, geometry).map_err(saving)?;
+        seraph_vmm::framebuffer::save_screenshot(&args.screenshot, &pixels, geometry)
+            .map_err(saving)?;
     }
     Ok(())
 }

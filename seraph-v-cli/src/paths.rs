@@ -22,7 +22,7 @@ pub fn check_screenshot(path: &Path) -> Result<PathBuf, Failure> {
             ),
         )
     };
-    let target = seraph_framebuffer::screenshot_target(path).map_err(|e| cant(&e))?;
+    let target = seraph_vmm::framebuffer::screenshot_target(path).map_err(|e| cant(&e))?;
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

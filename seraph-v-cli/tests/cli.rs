@@ -43,7 +43,7 @@ fn demo_kernel_boots_by_default_and_leaves_a_screenshot() {
         (38, 712, [0x60, 0xe0, 0x80]),
     ] {
         assert_eq!(
-            seraph_framebuffer::decode_bmp_pixel(&bmp, x, y),
+            seraph_vmm::framebuffer::decode_bmp_pixel(&bmp, x, y),
             Some(rgb),
             "demo screen pixel ({x}, {y})"
         );
@@ -80,7 +80,7 @@ fn both_link_styles_boot_from_files_with_png_ascii_and_stats() {
         assert!(err.contains("exits:") && err.contains("hypercall"), "{err}");
         let png = std::fs::read(&shot).unwrap();
         assert_eq!(
-            seraph_framebuffer::decode_png_pixel(&png, 5, 40),
+            seraph_vmm::framebuffer::decode_png_pixel(&png, 5, 40),
             Some([0, 255, 0])
         );
     }
@@ -312,7 +312,7 @@ fn a_guest_that_never_draws_still_gets_a_full_black_screenshot() {
     assert_eq!(&bmp[..2], b"BM");
     assert!(bmp[54..].iter().all(|&b| b == 0), "all black");
     assert_eq!(
-        seraph_framebuffer::decode_bmp_pixel(&bmp, 639, 479),
+        seraph_vmm::framebuffer::decode_bmp_pixel(&bmp, 639, 479),
         Some([0, 0, 0])
     );
     // The same for PNG.
@@ -328,7 +328,7 @@ fn a_guest_that_never_draws_still_gets_a_full_black_screenshot() {
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
     let png = std::fs::read(&shot).unwrap();
     assert_eq!(
-        seraph_framebuffer::decode_png_pixel(&png, 1023, 767),
+        seraph_vmm::framebuffer::decode_png_pixel(&png, 1023, 767),
         Some([0, 0, 0])
     );
 }

@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
 
 use seraph_boot::{BootConfig, BootRequest, FramebufferConfig};
@@ -35,16 +34,14 @@ struct Sinks {
 
 /// Opens the serial log without blocking on a FIFO that has no reader.
 fn open_serial_file(path: &std::path::Path) -> Result<File, VmmError> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|source| VmmError::OpenOutput {
-            path: path.to_owned(),
-            source,
-        })
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path).map_err(|source| VmmError::OpenOutput {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn start_sinks(config: &MachineConfig) -> Result<Sinks, VmmError> {

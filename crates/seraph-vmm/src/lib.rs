@@ -49,6 +49,30 @@ mod vcpu_loop;
 
 pub use config::{MachineConfig, SerialSink};
 pub use control::{VcpuControl, VcpuEvent};
+
+// The crates a front end needs, so that one dependency on seraph-vmm is enough.
+pub use seraph_boot as boot;
+pub use seraph_display as display_server;
+pub use seraph_framebuffer as framebuffer;
+pub use seraph_gdb as gdb_server;
+pub use seraph_hypervisor as hypervisor;
+pub use seraph_net as net;
+pub use seraph_nvme as nvme;
+
+/// The host's hypervisor type: KVM on Linux.
+#[cfg(target_os = "linux")]
+pub type HostHypervisor = seraph_hypervisor::kvm::KvmHypervisor;
+
+/// The host's hypervisor type: the Windows Hypervisor Platform on Windows.
+#[cfg(windows)]
+pub type HostHypervisor = seraph_hypervisor::whp::WhpHypervisor;
+
+/// Opens the host's hypervisor (`/dev/kvm` on Linux, WHP on Windows), with
+/// an error that says what to do when it is not usable.
+#[cfg(any(target_os = "linux", windows))]
+pub fn host_hypervisor() -> Result<HostHypervisor, seraph_hypervisor::HypervisorError> {
+    HostHypervisor::new()
+}
 pub use error::VmmError;
 pub use machine::{Machine, OutputReport, RunReport, StopHandle, StopReason};
 pub use report::{IdleKind, RunOutcome, exit_code};
