@@ -1,9 +1,12 @@
 //! Measurement 8: two VMs linked by UDP datagrams on 127.0.0.1 (seraph-v's
 //! `--net dgram`, QEMU's `-netdev dgram` with an e1000), running the
-//! Aether pair guests (the same ELFs on both VMMs): the sender
-//! (`aether_pair`, polling) sends numbered frames of 60-1514 bytes one at a
-//! time and waits for each echo; the echo guest (`aether_pair_irq`,
-//! interrupt-driven) checks and returns every frame.
+//! interrupt-driven Aether pair guest (`aether_pair_irq`, the same ELF on
+//! both VMMs and both ends): the sender (MAC ending 00:01) sends numbered
+//! frames of 60-1514 bytes one at a time and waits for each echo in HLT;
+//! the echo guest checks and returns every frame. Interrupt-driven on both
+//! ends, so no guest spins a host CPU and the round trip is the wake-up
+//! path of both VMMs (a polling sender would keep one of this machine's
+//! two CPUs busy and turn the round trip into a scheduler time slice).
 //!
 //! The exchange is timed from the sender's `aether-pair: mac ... sender`
 //! line (printed before its first hello) to its `sender ok` line, so boot

@@ -19,9 +19,7 @@ pub struct Paths {
     pub pvh: PathBuf,
     /// serial_echo (wake-up latency).
     pub echo: PathBuf,
-    /// aether_pair (polling sender).
-    pub aether_pair: PathBuf,
-    /// aether_pair_irq (interrupt-driven echo).
+    /// aether_pair_irq (the interrupt-driven pair guest, both ends).
     pub aether_pair_irq: PathBuf,
     /// nvme_bench.
     pub nvme_bench: PathBuf,

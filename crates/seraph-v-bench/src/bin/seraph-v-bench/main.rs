@@ -120,7 +120,6 @@ fn paths(programs: &Programs) -> Result<Paths, BenchError> {
         hello: write("bench_hello.elf", seraph_guests::BENCH_HELLO)?,
         pvh: write("bench_pvh.elf", seraph_guests::BENCH_PVH)?,
         echo: write("serial_echo.elf", seraph_guests::SERIAL_ECHO)?,
-        aether_pair: write("aether_pair.elf", seraph_guests::AETHER_PAIR)?,
         aether_pair_irq: write("aether_pair_irq.elf", seraph_guests::AETHER_PAIR_IRQ)?,
         nvme_bench: write("nvme_bench.elf", seraph_guests::NVME_BENCH)?,
         seraph_v: programs.seraph_v.clone(),
