@@ -12,70 +12,17 @@
 use seraph_v::boot::{BootConfig, BootProtocol, BootRequest, CpuEntry, LoadedKernel, load_kernel};
 use seraph_v::hypervisor::kvm::KvmHypervisor;
 use seraph_v::hypervisor::{
-    Completion, Hypervisor, MemoryRegion, Regs, Segment, SpecialRegs, Vcpu, Vm, VmConfig, VmExit,
+    Completion, Hypervisor, MemoryRegion, Regs, SpecialRegs, Vcpu, Vm, VmConfig, VmExit,
 };
 use seraph_v::memory::vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 use seraph_v::memory::{GuestMemoryMmap, create_guest_memory};
 
 const MIB: u64 = 1 << 20;
 
-/// A flat 4 GiB segment.
-fn flat(selector: u16, code: bool, long: bool) -> Segment {
-    Segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector,
-        type_: if code { 0xb } else { 0x3 },
-        present: true,
-        dpl: 0,
-        db: !long,
-        s: true,
-        l: long,
-        g: true,
-        avl: false,
-        unusable: false,
-    }
-}
-
-/// The registers a `CpuEntry` describes, on top of the vCPU's reset state.
+/// The registers a `CpuEntry` describes, on top of the vCPU's reset state
+/// (the VMM's own function; the APIC base stays as the vCPU has it).
 fn entry_registers(entry: &CpuEntry, reset: &SpecialRegs) -> (Regs, SpecialRegs) {
-    let mut sregs = *reset;
-    let gdt = entry.gdt();
-    let long = entry.code_is_64bit();
-    sregs.cs = flat(gdt.code_selector, true, long);
-    let data = flat(gdt.data_selector, false, false);
-    (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
-    sregs.tr = Segment {
-        base: gdt.tss_base,
-        limit: gdt.tss_limit,
-        selector: gdt.tss_selector,
-        type_: 0xb, // busy TSS (32- or 64-bit)
-        present: true,
-        ..Default::default()
-    };
-    sregs.gdt.base = gdt.gdt_base;
-    sregs.gdt.limit = gdt.gdt_limit;
-    sregs.idt.base = 0;
-    sregs.idt.limit = 0;
-    let mut regs = Regs {
-        rflags: seraph_v::boot::cpu::ENTRY_RFLAGS,
-        ..Default::default()
-    };
-    match entry {
-        CpuEntry::Long64(e) => {
-            (sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer) =
-                (e.cr0.bits(), e.cr3, e.cr4.bits(), e.efer.bits());
-            (regs.rip, regs.rsp, regs.rdi, regs.rsi) = (e.rip, e.rsp, e.rdi, e.rsi);
-        }
-        CpuEntry::Protected32(e) => {
-            (sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer) = (e.cr0.bits(), 0, 0, 0);
-            regs.rip = u64::from(e.eip);
-            regs.rbx = u64::from(e.ebx);
-            regs.rsi = u64::from(e.esi);
-            regs.rsp = u64::from(e.esp);
-        }
-    }
-    (regs, sregs)
+    seraph_v::vmm::entry_registers(entry, reset, reset.apic_base)
 }
 
 /// How a run ended.

@@ -49,6 +49,7 @@ mod vcpu_loop;
 
 pub use config::{MachineConfig, SerialSink};
 pub use control::{VcpuControl, VcpuEvent};
+pub use entry::entry_registers;
 
 // The crates a front end needs, so that one dependency on seraph-vmm is enough.
 pub use seraph_boot as boot;

@@ -277,6 +277,24 @@ impl Devices {
         table[id.0] = hints;
     }
 
+    /// Puts `device` on `bus` at `base..base + len`.
+    pub fn add(
+        &mut self,
+        bus: BusKind,
+        name: &str,
+        (base, len): (u64, u64),
+        device: SharedDevice,
+        hints: AccessHints,
+    ) -> Result<DeviceIndex, VmmError> {
+        let target = match bus {
+            BusKind::Pio => &mut self.pio,
+            BusKind::Mmio => &mut self.mmio,
+        };
+        let id = target.insert(name, base, len, device).map_err(bus_err)?;
+        self.record_hints(bus, id, hints);
+        Ok(id)
+    }
+
     /// Puts `device` on the port bus at `base..base + len`.
     pub fn add_pio(
         &mut self,
@@ -286,9 +304,7 @@ impl Devices {
         device: SharedDevice,
         hints: AccessHints,
     ) -> Result<DeviceIndex, VmmError> {
-        let id = self.pio.insert(name, base, len, device).map_err(bus_err)?;
-        self.record_hints(BusKind::Pio, id, hints);
-        Ok(id)
+        self.add(BusKind::Pio, name, (base, len), device, hints)
     }
 
     /// Puts `device` on the MMIO bus at `base..base + len`.
@@ -300,9 +316,7 @@ impl Devices {
         device: SharedDevice,
         hints: AccessHints,
     ) -> Result<DeviceIndex, VmmError> {
-        let id = self.mmio.insert(name, base, len, device).map_err(bus_err)?;
-        self.record_hints(BusKind::Mmio, id, hints);
-        Ok(id)
+        self.add(BusKind::Mmio, name, (base, len), device, hints)
     }
 
     /// Registers a device with time-driven interrupts.
