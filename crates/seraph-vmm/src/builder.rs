@@ -100,7 +100,22 @@ impl<H: Hypervisor> Machine<H> {
                 force: config.boot,
             },
         )
-        .map_err(VmmError::from_load)?;
+        .map_err(|e| {
+            use seraph_boot::{DetectError, LoadError};
+            // Neither ELF nor bzImage, or a 64-bit ELF that is neither a
+            // loadable Seraph kernel nor a PVH one: unless PVH was asked
+            // for, say what the Seraph ELF loader says (empty, truncated,
+            // bad magic, no PT_LOAD...), the common case's message.
+            let elf64 = kernel.get(4) == Some(&2) || !kernel.starts_with(b"\x7fELF");
+            let unexplained = matches!(
+                e,
+                LoadError::Detect(DetectError::Unknown { .. } | DetectError::Pvh(_))
+            );
+            match seraph_boot::KernelImage::parse(kernel, config.memory_size) {
+                Err(elf) if unexplained && elf64 && config.boot.is_none() => VmmError::Kernel(elf),
+                _ => VmmError::from_load(e),
+            }
+        })?;
         if config.debug {
             crate::debug_line!(
                 "kernel: {} (booting with the {} protocol)",
