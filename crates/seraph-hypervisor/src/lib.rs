@@ -139,8 +139,10 @@ pub trait VcpuKick: Send + Sync {
     fn kick(&self);
 }
 
-/// A virtual CPU.
-pub trait Vcpu {
+/// A virtual CPU. `Send`: a VMM may build it on one thread and run it on
+/// another (its own vCPU thread); it is used by one thread at a time, and
+/// other threads reach it only through its [`VcpuKick`].
+pub trait Vcpu: Send {
     /// General-purpose registers, RIP and RFLAGS.
     fn regs(&self) -> Result<Regs>;
     /// Sets general-purpose registers, RIP and RFLAGS.
