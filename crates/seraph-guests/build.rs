@@ -340,6 +340,12 @@ const GUESTS: &[GuestBuild] = &[
         defines: &[],
     },
     GuestBuild {
+        output: "display_redraw.elf",
+        sources: &["pc_entry.S", "display_redraw.c"],
+        script: "pc.ld",
+        defines: &[],
+    },
+    GuestBuild {
         output: "gdb_target.elf",
         sources: &["pc_entry.S", "gdb_target.c"],
         script: "pc.ld",

@@ -587,6 +587,12 @@ pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
 /// a yellow 64x64 square at the centre; Escape exits 0.
 pub const DISPLAY_KBD: &[u8] = guest_elf!("display_kbd.elf");
 
+/// For the benchmark's display row: prints "display-redraw: ready", reads
+/// a decimal frame count ended by a newline from COM1 (polled), redraws the
+/// whole 1024x768 framebuffer that many times, prints "display-redraw: <n>
+/// frames <cycles> cycles" (TSC cycles of the loop) and exits 0.
+pub const DISPLAY_REDRAW: &[u8] = guest_elf!("display_redraw.elf");
+
 /// A kernel with symbols for the GDB stub test: `step_one` x3 (each
 /// `counter += 1`), `bad_path` (exits 77 unless a debugger moves RIP to
 /// `good_path`, which adds 100), then a write to `watched`, then EXIT with

@@ -37,6 +37,7 @@ pub mod shot;
 pub mod spawn;
 pub mod summary;
 pub mod wake;
+pub mod ws;
 
 pub use error::BenchError;
 pub use report::{Check, Report, Row};

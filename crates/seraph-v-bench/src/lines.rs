@@ -39,11 +39,24 @@ impl LineChild {
     /// Spawns `inv` with stdout piped (read line by line on a thread),
     /// stderr discarded, and stdin piped if `piped_stdin`, else /dev/null.
     pub fn spawn(inv: &Invocation, piped_stdin: bool) -> Result<Self, BenchError> {
+        Self::spawn_logged(inv, piped_stdin, None)
+    }
+
+    /// As [`LineChild::spawn`], with stderr written to `stderr_log` if given.
+    pub fn spawn_logged(
+        inv: &Invocation,
+        piped_stdin: bool,
+        stderr_log: Option<&std::path::Path>,
+    ) -> Result<Self, BenchError> {
+        let stderr = match stderr_log {
+            Some(path) => Stdio::from(std::fs::File::create(path).map_err(BenchError::io(path))?),
+            None => Stdio::null(),
+        };
         let mut command = Command::new(&inv.program);
         command
             .args(&inv.args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .stdin(if piped_stdin {
                 Stdio::piped()
             } else {

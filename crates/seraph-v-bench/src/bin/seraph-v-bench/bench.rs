@@ -23,6 +23,8 @@ pub struct Paths {
     pub aether_pair_irq: PathBuf,
     /// nvme_bench.
     pub nvme_bench: PathBuf,
+    /// display_redraw.
+    pub display_redraw: PathBuf,
 }
 
 /// The report being built and how many repetitions to make.

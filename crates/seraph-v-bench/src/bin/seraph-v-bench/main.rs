@@ -51,7 +51,7 @@ pub enum Measure {
     Net,
     /// 9: NVMe 4 KiB random reads and sequential writes (seraph-v vs QEMU).
     Disk,
-    /// 10: the web display's cost (reported as not measured until wired).
+    /// 10: the web display's cost to a guest that redraws the whole screen.
     Display,
 }
 
@@ -66,7 +66,7 @@ pub type Only = BTreeSet<Measure>;
     after_help = "Measurements: 1 pio, 2 mmio (exit round trips), 3 cold (start-up), \
                   4 peers (QEMU microvm), 5 rss (VMM memory), 6 shot (screenshots), \
                   7 wake (stdin to guest interrupt), 8 net (VM pair over dgram), \
-                  9 disk (NVMe), 10 display. QEMU columns need \
+                  9 disk (NVMe), 10 display (web display cost). QEMU columns need \
                   scripts/install-bench-peers.sh."
 )]
 struct Options {
@@ -122,6 +122,7 @@ fn paths(programs: &Programs) -> Result<Paths, BenchError> {
         echo: write("serial_echo.elf", seraph_guests::SERIAL_ECHO)?,
         aether_pair_irq: write("aether_pair_irq.elf", seraph_guests::AETHER_PAIR_IRQ)?,
         nvme_bench: write("nvme_bench.elf", seraph_guests::NVME_BENCH)?,
+        display_redraw: write("display_redraw.elf", seraph_guests::DISPLAY_REDRAW)?,
         seraph_v: programs.seraph_v.clone(),
         kvm_floor: programs.kvm_floor.clone(),
         bench_dir,
@@ -201,7 +202,7 @@ fn run(options: Options) -> Result<(), BenchError> {
         bench.nvme(&paths)?;
     }
     if only.contains(&Measure::Display) {
-        bench.display(&paths);
+        bench.display(&paths)?;
     }
     if only.contains(&Measure::Pio) || only.contains(&Measure::Mmio) {
         bench.report.notes.push(

@@ -34,7 +34,7 @@ impl Bench {
                 peers::QEMU_HINT
             )),
         }
-        let reps = self.reps(5, 1);
+        let reps = self.reps(3, 1);
         eprintln!(
             "seraph-v-bench: net: {} runs per pair of {} frames",
             reps,
