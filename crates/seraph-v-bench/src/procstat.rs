@@ -23,7 +23,7 @@ pub fn parse_stat_ticks(text: &str) -> Option<u64> {
 
 /// Total CPU time of every thread of `pid`, in nanoseconds: the sum of
 /// its tasks' schedstat run times (ns resolution), or, without schedstat,
-/// `utime + stime` from /proc/<pid>/stat (tick resolution). `None` if the
+/// `utime + stime` from `/proc/<pid>/stat` (tick resolution). `None` if the
 /// process is gone.
 pub fn cpu_time_ns(pid: u32) -> Option<u64> {
     let tasks = Path::new("/proc").join(pid.to_string()).join("task");
