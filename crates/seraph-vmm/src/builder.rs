@@ -262,7 +262,7 @@ impl<H: Hypervisor> Machine<H> {
             Arc::new(source),
             Arc::new(input),
         )
-        .map_err(|e| VmmError::Output(format!("cannot start the display: {e}")))?;
+        .map_err(VmmError::Display)?;
         let _ = feed.set(handle.feed());
         self.attach_serial_input(
             Box::new(pipe_reader),

@@ -40,6 +40,25 @@ pub enum VmmError {
         #[source]
         source: std::io::Error,
     },
+    /// A device could not be put on a bus (overlapping ranges: a bug in
+    /// the machine's layout).
+    #[error("device layout: {0}")]
+    Bus(#[from] seraph_bus::BusError),
+    /// The disk image cannot be used.
+    #[error("{0}")]
+    Disk(#[from] seraph_nvme::DiskError),
+    /// The web display cannot start (its address cannot be bound).
+    #[error("cannot start the display: {0}")]
+    Display(#[source] seraph_display::DisplayError),
+    /// The gdb server cannot listen on its address.
+    #[error("cannot listen for gdb on {addr}: {source}")]
+    GdbListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: seraph_gdb::GdbError,
+    },
     /// A thread Seraph-V needs could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -81,7 +100,9 @@ impl VmmError {
             VmmError::Kernel(_) | VmmError::Boot(_) => exit_code::BAD_KERNEL,
             VmmError::BootConfig(_) => exit_code::CONFIG,
             VmmError::Plan(_) | VmmError::Memory(_) | VmmError::Framebuffer(_) => exit_code::CONFIG,
-            VmmError::Config(_) => exit_code::CONFIG,
+            VmmError::Config(_) | VmmError::Disk(_) => exit_code::CONFIG,
+            VmmError::Bus(_) => exit_code::INTERNAL,
+            VmmError::Display(_) | VmmError::GdbListen { .. } => exit_code::CANT_CREATE,
             VmmError::Output(_) | VmmError::OpenOutput { .. } => exit_code::CANT_CREATE,
             VmmError::Thread(_) => exit_code::OS_ERROR,
             VmmError::Hypervisor(seraph_hypervisor::HypervisorError::Unavailable(_)) => {

@@ -361,8 +361,8 @@ impl std::fmt::Debug for GdbStub {
 impl GdbStub {
     /// Binds the server (before the guest runs, so the address is known).
     pub fn listen(addr: SocketAddr) -> Result<Self, VmmError> {
-        let server = GdbServer::listen(addr)
-            .map_err(|e| VmmError::Output(format!("cannot listen for gdb on {addr}: {e}")))?;
+        let server =
+            GdbServer::listen(addr).map_err(|source| VmmError::GdbListen { addr, source })?;
         Ok(Self { server })
     }
 

@@ -23,7 +23,7 @@ pub(crate) fn attach(
     let Some(spec) = &config.disk else {
         return Ok(());
     };
-    let disk = DiskImage::open(spec).map_err(|e| VmmError::Config(e.to_string()))?;
+    let disk = DiskImage::open(spec)?;
     let nvme = NvmeController::new(
         disk,
         GuestDma::new(mem.clone()),

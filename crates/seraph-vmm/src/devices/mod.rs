@@ -159,7 +159,7 @@ pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn bus_err(e: seraph_bus::BusError) -> VmmError {
-    VmmError::Internal(e.to_string())
+    VmmError::Bus(e)
 }
 
 /// IA32_APIC_BASE: the local APIC's base address and enable bits.
