@@ -588,9 +588,10 @@ pub const SERIAL_ECHO: &[u8] = guest_elf!("serial_echo.elf");
 pub const DISPLAY_KBD: &[u8] = guest_elf!("display_kbd.elf");
 
 /// For the benchmark's display row: prints "display-redraw: ready", reads
-/// a decimal frame count ended by a newline from COM1 (polled), redraws the
-/// whole 1024x768 framebuffer that many times, prints "display-redraw: <n>
-/// frames <cycles> cycles" (TSC cycles of the loop) and exits 0.
+/// a decimal frame count ended by a newline from COM1 (sleeping in HLT,
+/// woken by COM1's receive interrupt), redraws the
+/// whole 1024x768 framebuffer that many times, prints `display-redraw: N
+/// frames C cycles` (C: TSC cycles of the loop) and exits 0.
 pub const DISPLAY_REDRAW: &[u8] = guest_elf!("display_redraw.elf");
 
 /// A kernel with symbols for the GDB stub test: `step_one` x3 (each

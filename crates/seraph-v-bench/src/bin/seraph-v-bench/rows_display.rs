@@ -195,8 +195,8 @@ impl Bench {
             "display: the display_redraw guest redraws the whole 1024x768 screen {frames} times per run \
              and times the loop with its TSC; `--display web` with one viewer connected (a WebSocket \
              client in the bench reading every update; the display sends at most 30 updates/s) \
-             against no display; exits and updates are per run (the exits are mostly the guest \
-             polling COM1 for its start byte)"
+             against no display; exits (from --stats) and updates are per run; the guest waits for its \
+             start byte in HLT, so its exits are the redraw's and the display's"
         ));
         Ok(())
     }
