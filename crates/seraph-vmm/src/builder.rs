@@ -21,7 +21,7 @@ use crate::devices::{Devices, IRQ_PCI};
 use crate::entry::entry_registers;
 use crate::error::VmmError;
 use crate::hypercall::HYPERCALL_PORT;
-use crate::io::{InputEvent, OutputQueue, SinkId, spawn_serial_input};
+use crate::io::{InputEvent, OutputQueue, Sink, SinkId, spawn_serial_input};
 use crate::machine::Machine;
 use crate::stop::{StopHandle, StopReason};
 
@@ -44,22 +44,66 @@ fn open_serial_file(path: &std::path::Path) -> Result<File, VmmError> {
     })
 }
 
+/// The host's stdout as an output sink: written directly (no thread) when
+/// it cannot block, which is a regular file, or a pipe, FIFO or terminal
+/// reopened non-blocking through /proc/self/fd/1 (a description of its
+/// own, so the flag does not touch anyone else's); otherwise, e.g. a
+/// socket, written by the I/O thread.
+fn stdout_sink() -> Sink {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        let dup = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(File::from);
+        if let Ok(file) = dup {
+            if let Ok(meta) = file.metadata() {
+                let t = meta.file_type();
+                if t.is_file() {
+                    return Sink {
+                        out: Box::new(file),
+                        never_blocks: true,
+                    };
+                }
+                if t.is_fifo() || t.is_char_device() {
+                    let mut options = OpenOptions::new();
+                    options.write(true);
+                    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+                    if let Ok(own) = options.open("/proc/self/fd/1") {
+                        return Sink {
+                            out: Box::new(own),
+                            never_blocks: true,
+                        };
+                    }
+                }
+            }
+        }
+    }
+    Sink::blocking(Box::new(std::io::stdout()))
+}
+
 fn start_sinks(config: &MachineConfig) -> Result<Sinks, VmmError> {
-    let mut outs: Vec<Box<dyn Write + Send>> = Vec::new();
+    let mut outs: Vec<Sink> = Vec::new();
     let mut stdout = None;
     let mut serial_file = None;
     if config.print_to_stdout || config.serial == SerialSink::Stdout {
         stdout = Some(SinkId(outs.len()));
-        outs.push(Box::new(std::io::stdout()));
+        outs.push(stdout_sink());
     }
     if let SerialSink::File(path) = &config.serial {
         serial_file = Some(SinkId(outs.len()));
-        outs.push(Box::new(open_serial_file(path)?));
+        // Opened non-blocking on unix: it never blocks the pusher.
+        outs.push(Sink {
+            out: Box::new(open_serial_file(path)?),
+            never_blocks: cfg!(unix),
+        });
     }
     let queue = if outs.is_empty() {
         None
     } else {
-        Some(OutputQueue::start(outs).map_err(VmmError::Thread)?)
+        Some(OutputQueue::new(outs))
     };
     Ok(Sinks {
         queue,

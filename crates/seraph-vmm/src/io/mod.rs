@@ -10,4 +10,4 @@ pub mod input;
 pub mod output;
 
 pub use input::{InputEvent, InputHandle, StdinOptions, spawn_serial_input};
-pub use output::{OutputQueue, OutputStats, QueueWriter, SinkFailure, SinkId};
+pub use output::{OutputQueue, OutputStats, QueueWriter, Sink, SinkFailure, SinkId};

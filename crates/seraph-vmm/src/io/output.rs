@@ -1,4 +1,12 @@
 //! The output queue and the I/O thread that drains it.
+//!
+//! A sink that cannot block (a regular file, or a pipe or terminal opened
+//! non-blocking) is written directly by whoever pushes, as long as nothing
+//! is queued for it: most runs never need the thread. The first write that
+//! would block (a full pipe, a slow terminal) queues the rest and starts
+//! the I/O thread, which writes the queue in order; pushes queue behind it
+//! until it has caught up. The queue is bounded: past [`QUEUE_LIMIT`]
+//! output is dropped and counted, never waited for.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -14,11 +22,30 @@ pub const QUEUE_LIMIT: usize = 4 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SinkId(pub usize);
 
+/// A place output goes.
+pub struct Sink {
+    /// The writer.
+    pub out: Box<dyn Write + Send>,
+    /// Writes never block (a regular file, or a non-blocking descriptor
+    /// that says "would block" instead): the pusher may write it directly.
+    pub never_blocks: bool,
+}
+
+impl Sink {
+    /// A sink whose writes may block: always written by the I/O thread.
+    pub fn blocking(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            out,
+            never_blocks: false,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<(SinkId, Vec<u8>)>,
     bytes: usize,
-    /// A chunk is being written (taken from the queue, not yet done).
+    /// A chunk is being written by the thread (taken, not yet done).
     busy: bool,
     quit: bool,
 }
@@ -52,13 +79,17 @@ impl OutputStats {
 }
 
 struct Shared {
+    /// Lock order: `queue` before `sinks`, never the other way.
     queue: Mutex<Queue>,
+    sinks: Mutex<Vec<Sink>>,
     /// Signalled when a chunk arrives or quit is set.
     more: Condvar,
     /// Signalled when the queue becomes empty and idle.
     drained: Condvar,
     dropped: AtomicU64,
     failures: Mutex<Vec<(SinkId, SinkFailure)>>,
+    /// The I/O thread, once started.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,7 +99,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A bounded queue of output chunks and the thread that writes them.
 pub struct OutputQueue {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for OutputQueue {
@@ -78,23 +108,27 @@ impl std::fmt::Debug for OutputQueue {
 }
 
 impl OutputQueue {
-    /// Starts the I/O thread writing to `sinks` (indexed by [`SinkId`]).
+    /// A queue writing to `sinks` (indexed by [`SinkId`]); its I/O thread
+    /// starts with the first write that would block.
+    pub fn new(sinks: Vec<Sink>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                sinks: Mutex::new(sinks),
+                more: Condvar::new(),
+                drained: Condvar::new(),
+                dropped: AtomicU64::new(0),
+                failures: Mutex::new(Vec::new()),
+                thread: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A queue whose every sink may block, with its I/O thread started now.
     pub fn start(sinks: Vec<Box<dyn Write + Send>>) -> io::Result<Self> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            more: Condvar::new(),
-            drained: Condvar::new(),
-            dropped: AtomicU64::new(0),
-            failures: Mutex::new(Vec::new()),
-        });
-        let theirs = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("seraph-v-io".into())
-            .spawn(move || run(&theirs, sinks))?;
-        Ok(Self {
-            shared,
-            thread: Some(thread),
-        })
+        let queue = Self::new(sinks.into_iter().map(Sink::blocking).collect());
+        ensure_thread(&queue.shared)?;
+        Ok(queue)
     }
 
     /// A writer that queues to `sink`.
@@ -135,6 +169,11 @@ impl OutputQueue {
             failures: lock(&self.shared.failures).clone(),
         }
     }
+
+    /// True once the I/O thread was needed (a write would have blocked).
+    pub fn thread_started(&self) -> bool {
+        lock(&self.shared.thread).is_some()
+    }
 }
 
 impl Drop for OutputQueue {
@@ -143,7 +182,7 @@ impl Drop for OutputQueue {
         self.shared.more.notify_all();
         // A thread blocked writing to a pipe nobody reads cannot be joined
         // without hanging: it is left to end with the process.
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = lock(&self.shared.thread).take() {
             if thread.is_finished() {
                 let _ = thread.join();
             }
@@ -151,7 +190,21 @@ impl Drop for OutputQueue {
     }
 }
 
-fn run(shared: &Shared, mut sinks: Vec<Box<dyn Write + Send>>) {
+/// Starts the I/O thread if it is not running.
+fn ensure_thread(shared: &Arc<Shared>) -> io::Result<()> {
+    let mut slot = lock(&shared.thread);
+    if slot.is_none() {
+        let theirs = shared.clone();
+        *slot = Some(
+            std::thread::Builder::new()
+                .name("seraph-v-io".into())
+                .spawn(move || run(&theirs))?,
+        );
+    }
+    Ok(())
+}
+
+fn run(shared: &Shared) {
     loop {
         let (sink, chunk) = {
             let mut q = lock(&shared.queue);
@@ -169,8 +222,8 @@ fn run(shared: &Shared, mut sinks: Vec<Box<dyn Write + Send>>) {
                 q = shared.more.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let result = match sinks.get_mut(sink.0) {
-            Some(out) => write_all_retrying(out.as_mut(), &chunk),
+        let result = match lock(&shared.sinks).get_mut(sink.0) {
+            Some(s) => write_all_retrying(s.out.as_mut(), &chunk),
             None => Err(io::Error::other("no such output")),
         };
         if let Err(e) = result {
@@ -211,6 +264,21 @@ fn write_all_retrying(out: &mut dyn Write, mut data: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes as much of `data` as `out` takes without blocking; returns the
+/// bytes left (on "would block") or the error.
+fn write_without_blocking<'d>(out: &mut dyn Write, mut data: &'d [u8]) -> io::Result<&'d [u8]> {
+    while !data.is_empty() {
+        match out.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = data.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(data),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(data)
+}
+
 /// Queues bytes for one sink; never blocks, never fails (a full queue
 /// drops and counts).
 #[derive(Clone)]
@@ -228,24 +296,70 @@ impl std::fmt::Debug for QueueWriter {
 }
 
 impl QueueWriter {
-    /// Queues `data`; returns false if it was dropped (queue full).
+    /// Writes `data` at once if its sink cannot block and nothing is queued
+    /// ahead of it, else queues it; returns false if it was dropped
+    /// (queue full).
     pub fn push(&self, data: &[u8]) -> bool {
         if data.is_empty() {
             return true;
         }
         let mut q = lock(&self.shared.queue);
-        if q.bytes + data.len() > QUEUE_LIMIT {
+        let mut rest = data;
+        if q.chunks.is_empty() && !q.busy {
+            let mut sinks = lock(&self.shared.sinks);
+            if let Some(sink) = sinks.get_mut(self.sink.0).filter(|s| s.never_blocks) {
+                match write_without_blocking(sink.out.as_mut(), data) {
+                    Ok([]) => {
+                        let _ = sink.out.flush();
+                        return true;
+                    }
+                    Ok(left) => rest = left,
+                    Err(e) => {
+                        drop(sinks);
+                        record_failure(&self.shared, self.sink, data.len(), &e);
+                        return true;
+                    }
+                }
+            }
+        }
+        if q.bytes + rest.len() > QUEUE_LIMIT {
             drop(q);
             self.shared
                 .dropped
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
+                .fetch_add(rest.len() as u64, Ordering::Relaxed);
             return false;
         }
-        q.bytes += data.len();
-        q.chunks.push_back((self.sink, data.to_vec()));
+        q.bytes += rest.len();
+        q.chunks.push_back((self.sink, rest.to_vec()));
         drop(q);
+        if ensure_thread(&self.shared).is_err() {
+            // No thread can be had: write here rather than lose the output.
+            self.write_queue_here();
+        }
         self.shared.more.notify_one();
         true
+    }
+
+    /// Drains the queue on the calling thread (when no I/O thread can start).
+    fn write_queue_here(&self) {
+        loop {
+            let next = {
+                let mut q = lock(&self.shared.queue);
+                let next = q.chunks.pop_front();
+                if let Some((_, chunk)) = &next {
+                    q.bytes -= chunk.len();
+                }
+                next
+            };
+            let Some((sink, chunk)) = next else { return };
+            let result = match lock(&self.shared.sinks).get_mut(sink.0) {
+                Some(s) => write_all_retrying(s.out.as_mut(), &chunk),
+                None => Err(io::Error::other("no such output")),
+            };
+            if let Err(e) = result {
+                record_failure(&self.shared, sink, chunk.len(), &e);
+            }
+        }
     }
 }
 
@@ -261,67 +375,4 @@ impl Write for QueueWriter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A sink that blocks until released, then records.
-    #[derive(Clone, Default)]
-    struct Gate {
-        open: Arc<(Mutex<bool>, Condvar)>,
-        got: Arc<Mutex<Vec<u8>>>,
-    }
-    impl Write for Gate {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let mut open = lock(&self.open.0);
-            while !*open {
-                open = self.open.1.wait(open).unwrap();
-            }
-            lock(&self.got).extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    struct Full;
-    impl Write for Full {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::other("no space"))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_stuck_sink_never_blocks_writers_and_drops_past_the_limit() {
-        let gate = Gate::default();
-        let q = OutputQueue::start(vec![Box::new(gate.clone()), Box::new(Full)]).unwrap();
-        let mut w = q.writer(SinkId(0));
-        let chunk = vec![b'x'; 64 * 1024];
-        for _ in 0..(QUEUE_LIMIT / chunk.len() + 8) {
-            w.write_all(&chunk).unwrap();
-        }
-        assert!(q.stats().dropped > 0, "a full queue drops");
-        assert!(
-            !q.drain(Duration::from_millis(10)),
-            "the stuck sink holds output"
-        );
-        *lock(&gate.open.0) = true;
-        gate.open.1.notify_all();
-        assert!(q.drain(Duration::from_secs(10)));
-        let written = lock(&gate.got).len() as u64;
-        assert_eq!(
-            written + q.stats().dropped,
-            (QUEUE_LIMIT / chunk.len() + 8) as u64 * 64 * 1024
-        );
-        q.writer(SinkId(1)).push(b"lost");
-        assert!(q.drain(Duration::from_secs(10)));
-        let stats = q.stats();
-        let failure = stats.failure(SinkId(1)).unwrap();
-        assert_eq!(failure.bytes, 4);
-        assert_eq!(failure.last_error, "no space");
-        assert!(stats.failure(SinkId(0)).is_none());
-    }
-}
+mod tests;
