@@ -11,12 +11,12 @@ use crate::placement::Placement;
 use crate::plan::{BootPlan, EntryState, TSS_OFFSET};
 
 impl BootPlan {
-    /// Loads the kernel, zeroes the stacks and boot-info page, and
-    /// writes page tables, GDT/TSS, boot info and memory map. `kernel` and
-    /// `kernel_bytes` must be what the plan was made from. `mem` must be
-    /// fresh from [`seraph_memory::create_guest_memory`] (all zero): the
-    /// primordial arena (promised zeroed) and the kernel's bss are left
-    /// untouched, so neither costs host memory before the guest uses it.
+    /// Loads the kernel and writes page tables, GDT/TSS, boot info and
+    /// memory map. `kernel` and `kernel_bytes` must be what the plan was
+    /// made from. `mem` must be fresh from
+    /// [`seraph_memory::create_guest_memory`] (all zero): the primordial
+    /// arena (promised zeroed), the stacks and the kernel's bss are left
+    /// untouched, so none of them costs host memory before the guest uses it.
     pub fn write(
         &self,
         mem: &GuestMemoryMmap,
@@ -27,8 +27,8 @@ impl BootPlan {
     }
 
     /// [`BootPlan::write`] into memory that held something before (a
-    /// reused guest memory): also zeroes the kernel's bss. The primordial
-    /// arena is still not written.
+    /// reused guest memory): also zeroes the kernel's bss, the stacks and
+    /// the boot-info and GDT pages. The primordial arena is still not written.
     pub fn write_over_used(
         &self,
         mem: &GuestMemoryMmap,
@@ -52,18 +52,20 @@ impl BootPlan {
         {
             return Err(PlanError::KernelMismatch);
         }
-        // The 16 MiB arena is not written: fresh guest memory (see
-        // `create_guest_memory`) is already zero, and touching it would cost
-        // 4096 page faults and 16 MiB of host memory before the guest runs.
-        for (what, p) in [
-            ("initial stack", self.stack),
-            ("IST1 stack", self.ist_stack),
-            ("boot info", self.boot_info),
-            ("GDT and TSS", self.gdt),
-        ] {
-            zero(mem, what, p)?;
-        }
+        // Fresh guest memory (see `create_guest_memory`) is already zero:
+        // the 16 MiB arena, the stacks and the rest of the boot-info and GDT
+        // pages are written only over used memory. Touching them would cost
+        // a host page fault per page before the guest runs (the arena alone
+        // 4096), and a start-up that a bare-KVM program does not pay.
         if used {
+            for (what, p) in [
+                ("initial stack", self.stack),
+                ("IST1 stack", self.ist_stack),
+                ("boot info", self.boot_info),
+                ("GDT and TSS", self.gdt),
+            ] {
+                zero(mem, what, p)?;
+            }
             kernel.load_zeroing_bss(mem, kernel_bytes)?;
         } else {
             kernel.load(mem, kernel_bytes)?;
