@@ -25,6 +25,9 @@ pub(crate) struct Chip {
     /// Input levels, for edge detection.
     lines: u8,
     level_mode: bool,
+    /// Edge/level control (the PC's ELCR at 0x4D0/0x4D1): inputs set here
+    /// are level-triggered whatever ICW1 says.
+    pub(crate) elcr: u8,
     init: Init,
     icw4_needed: bool,
     single: bool,
@@ -56,6 +59,7 @@ impl Chip {
             imr: 0,
             lines: 0,
             level_mode: false,
+            elcr: 0,
             init: Init::Ready,
             icw4_needed: false,
             single: false,
@@ -73,6 +77,11 @@ impl Chip {
         }
     }
 
+    /// True if input `b` (a bit mask) is level-triggered (ICW1 LTIM or ELCR).
+    fn is_level(&self, b: u8) -> bool {
+        self.level_mode || self.elcr & b != 0
+    }
+
     /// True once an ICW sequence has completed and none is under way.
     pub(crate) fn ready(&self) -> bool {
         self.initialized && self.init == Init::Ready
@@ -86,7 +95,7 @@ impl Chip {
     pub(crate) fn set_line(&mut self, irq: u8, level: bool) {
         let b = bit(irq);
         if level {
-            if self.level_mode || self.lines & b == 0 {
+            if self.is_level(b) || self.lines & b == 0 {
                 self.irr |= b;
             }
             self.lines |= b;
@@ -156,7 +165,7 @@ impl Chip {
             self.isr |= b;
         }
         self.irr &= !b;
-        if self.level_mode && self.lines & b != 0 {
+        if self.is_level(b) && self.lines & b != 0 {
             self.irr |= b;
         }
     }
@@ -205,7 +214,11 @@ impl Chip {
         self.level_mode = value & ICW1_LEVEL != 0;
         self.single = value & ICW1_SINGLE != 0;
         self.icw4_needed = value & ICW1_IC4 != 0;
-        self.irr = if self.level_mode { self.lines } else { 0 };
+        self.irr = if self.level_mode {
+            self.lines
+        } else {
+            self.lines & self.elcr
+        };
         self.isr = 0;
         self.imr = 0;
         self.highest_priority = 0;

@@ -185,6 +185,28 @@ impl PicPair {
         }
     }
 
+    /// Sets `chip`'s edge/level control register (ELCR): a set bit makes
+    /// that input level-triggered, as PC firmware does for PCI INTx lines.
+    /// Inputs that are always edge-triggered on a PC (IRQ 0, 1, 2, 8, 13)
+    /// keep their bit clear.
+    pub fn set_elcr(&mut self, chip: Chip, value: u8) {
+        let fixed_edge = match chip {
+            Chip::Master => 0b0000_0111,
+            Chip::Slave => 0b0010_0001,
+        };
+        let c = match chip {
+            Chip::Master => &mut self.master,
+            Chip::Slave => &mut self.slave,
+        };
+        c.elcr = value & !fixed_edge;
+        self.sync_cascade();
+    }
+
+    /// `chip`'s edge/level control register.
+    pub fn elcr(&self, chip: Chip) -> u8 {
+        self.chip(chip).elcr
+    }
+
     /// The interrupt request register of `chip` (what OCW3 "read IRR" shows).
     pub fn irr(&self, chip: Chip) -> u8 {
         self.chip(chip).irr
@@ -204,6 +226,47 @@ impl PicPair {
         match chip {
             Chip::Master => &self.master,
             Chip::Slave => &self.slave,
+        }
+    }
+}
+
+/// The edge/level control registers on a port bus: offset 0 (port 0x4D0)
+/// is the master's ELCR, offset 1 (0x4D1) the slave's.
+#[derive(Debug, Clone)]
+pub struct ElcrPort {
+    pic: Arc<Mutex<PicPair>>,
+}
+
+/// The first ELCR port.
+pub const ELCR_PORT: u16 = 0x4D0;
+
+impl ElcrPort {
+    /// The ELCR pair of `pic`.
+    pub fn new(pic: Arc<Mutex<PicPair>>) -> Self {
+        Self { pic }
+    }
+}
+
+impl BusDevice for ElcrPort {
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        let pic = self.pic.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = match offset.checked_add(i as u64) {
+                Some(0) => pic.elcr(Chip::Master),
+                Some(1) => pic.elcr(Chip::Slave),
+                _ => 0xFF,
+            };
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let mut pic = self.pic.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, &b) in data.iter().enumerate() {
+            match offset.checked_add(i as u64) {
+                Some(0) => pic.set_elcr(Chip::Master, b),
+                Some(1) => pic.set_elcr(Chip::Slave, b),
+                _ => {}
+            }
         }
     }
 }

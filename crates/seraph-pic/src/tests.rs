@@ -315,3 +315,51 @@ fn can_deliver_follows_init_masks_and_in_service_blocking() {
     assert!(pic.can_deliver(0) && pic.can_deliver(1) && pic.can_deliver(8));
     assert!(!pic.can_deliver(200));
 }
+
+#[test]
+fn elcr_makes_a_line_level_triggered_and_it_fires_again_until_lowered() {
+    let mut pic = initialized();
+    pic.set_elcr(Chip::Slave, 0x08); // IRQ11
+    assert_eq!(pic.elcr(Chip::Slave), 0x08);
+    pic.set_irq(11, true);
+    assert_eq!(pic.acknowledge(), Some(0x2B));
+    // The device still asserts: after EOI the same interrupt comes again.
+    pic.port_write(0xA0, EOI);
+    pic.port_write(0x20, EOI);
+    assert!(pic.has_interrupt());
+    assert_eq!(pic.acknowledge(), Some(0x2B));
+    pic.port_write(0xA0, EOI);
+    pic.port_write(0x20, EOI);
+    // Withdrawn before INTA: the master's cascade input (edge-triggered)
+    // is still latched, so the CPU gets the slave's spurious IRQ15, as on
+    // a PC; after it nothing is pending.
+    pic.set_irq(11, false);
+    if pic.has_interrupt() {
+        assert_eq!(pic.acknowledge(), Some(0x2F));
+        pic.port_write(0x20, EOI);
+    }
+    assert!(!pic.has_interrupt());
+    // Edge-triggered IRQ12 (ELCR bit clear) fires once per rising edge.
+    pic.set_irq(12, true);
+    assert_eq!(pic.acknowledge(), Some(0x2C));
+    pic.port_write(0xA0, EOI);
+    pic.port_write(0x20, EOI);
+    assert!(!pic.has_interrupt());
+    // IRQ 0-2, 8 and 13 stay edge-triggered whatever is written.
+    pic.set_elcr(Chip::Master, 0xFF);
+    pic.set_elcr(Chip::Slave, 0xFF);
+    assert_eq!(pic.elcr(Chip::Master), 0xF8);
+    assert_eq!(pic.elcr(Chip::Slave), 0xDE);
+}
+
+#[test]
+fn elcr_ports_read_and_write_both_registers() {
+    let pic = Arc::new(Mutex::new(PicPair::new()));
+    let mut port = ElcrPort::new(pic.clone());
+    port.write(0, &[0x20, 0x08]);
+    let mut b = [0u8; 2];
+    port.read(0, &mut b);
+    assert_eq!(b, [0x20, 0x08]);
+    port.read(1, &mut b);
+    assert_eq!(b, [0x08, 0xFF]);
+}

@@ -17,7 +17,7 @@ use vm_memory::{Address, GuestMemoryBackend, GuestMemoryRegion};
 use crate::config::{MachineConfig, SerialSink};
 use crate::console::Console;
 use crate::cpuid::guest_cpuid;
-use crate::devices::{Devices, IRQ_PCI};
+use crate::devices::Devices;
 use crate::entry::entry_registers;
 use crate::error::VmmError;
 use crate::hypercall::HYPERCALL_PORT;
@@ -233,7 +233,7 @@ impl<H: Hypervisor> Machine<H> {
         let clock = HostClock::new();
         let mut devices = Devices::new(serial, clock, config.memory_size, config.debug)?;
         if config.pci_testdev {
-            let dev = Arc::new(Mutex::new(TestDevice::new(devices.line(IRQ_PCI))));
+            let dev = Arc::new(Mutex::new(TestDevice::new(devices.pci_intx())));
             devices.add_pci("pci-testdev", dev)?;
         }
         crate::attach::attach_all(&mut devices, &config, &mem)?;

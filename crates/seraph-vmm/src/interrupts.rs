@@ -222,6 +222,74 @@ impl MsiSink for InterruptRouter {
     }
 }
 
+/// Several devices on one controller input, wired-OR as PCI INTx lines
+/// are: the input is high while any device holds it high.
+pub struct SharedLine {
+    router: Arc<InterruptRouter>,
+    line: u32,
+    /// One bit per device that holds the line high; the lock also orders
+    /// the router updates of concurrent changes.
+    holders: Mutex<u64>,
+    next_source: AtomicU64,
+}
+
+impl std::fmt::Debug for SharedLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLine")
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// One device's connection to a [`SharedLine`].
+struct SharedLineSource {
+    shared: Arc<SharedLine>,
+    bit: u64,
+}
+
+impl SharedLine {
+    /// A wired-OR input `line` of `router`.
+    pub fn new(router: Arc<InterruptRouter>, line: u32) -> Arc<Self> {
+        Arc::new(Self {
+            router,
+            line,
+            holders: Mutex::new(0),
+            next_source: AtomicU64::new(0),
+        })
+    }
+
+    /// A new device's output on this line (up to 64 devices share one
+    /// input; further ones share the last bit).
+    pub fn connect(self: &Arc<Self>) -> seraph_irq::IrqLine {
+        let n = self.next_source.fetch_add(1, Ordering::Relaxed).min(63);
+        seraph_irq::IrqLine::new(
+            Arc::new(SharedLineSource {
+                shared: self.clone(),
+                bit: 1 << n,
+            }),
+            self.line,
+        )
+    }
+}
+
+impl LineSink for SharedLineSource {
+    fn set_level(&self, _line: u32, high: bool) {
+        let mut holders = lock(&self.shared.holders);
+        if high {
+            *holders |= self.bit;
+        } else {
+            *holders &= !self.bit;
+        }
+        self.shared
+            .router
+            .set_level(self.shared.line, *holders != 0);
+    }
+
+    fn pulse(&self, _line: u32) {
+        self.shared.router.pulse(self.shared.line);
+    }
+}
+
 /// The vectors set in a [`RoutedChanges::msi_vectors`] bitmap, lowest first.
 pub fn msi_vectors(bits: &[u64; 4]) -> impl Iterator<Item = u8> + '_ {
     (0..=255u8).filter(move |v| bits[usize::from(v / 64)] & (1 << (v % 64)) != 0)
@@ -264,6 +332,21 @@ mod tests {
         IrqLine::new(router.clone(), 99).pulse();
         assert_eq!(router.ignored_lines(), 1);
         assert!(!router.is_dirty());
+    }
+
+    #[test]
+    fn a_shared_line_stays_high_while_any_device_holds_it() {
+        let router = Arc::new(InterruptRouter::default());
+        let shared = SharedLine::new(router.clone(), 11);
+        let (a, b) = (shared.connect(), shared.connect());
+        a.raise();
+        b.raise();
+        a.lower();
+        assert!(router.level(11), "b still holds the line");
+        b.lower();
+        assert!(!router.level(11));
+        b.raise();
+        assert!(router.level(11));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) fn attach(
         let card = Arc::new(Mutex::new(Aether::new(
             seraph_net::card_config(spec),
             GuestDma::new(mem.clone()),
-            devices.line(IRQ_PCI),
+            devices.pci_intx(),
             Arc::new(devices.clock()),
         )));
         devices.add_pci("aether", card.clone())?;

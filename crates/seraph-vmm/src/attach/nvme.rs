@@ -9,7 +9,7 @@ use seraph_pci::GuestDma;
 use vm_memory::GuestMemoryMmap;
 
 use crate::config::MachineConfig;
-use crate::devices::{Devices, IRQ_PCI};
+use crate::devices::Devices;
 use crate::error::VmmError;
 
 /// Opens and locks the image `config.disk` names and puts the controller on
@@ -27,7 +27,7 @@ pub(crate) fn attach(
     let nvme = NvmeController::new(
         disk,
         GuestDma::new(mem.clone()),
-        devices.line(IRQ_PCI),
+        devices.pci_intx(),
         devices.router.clone(),
     );
     devices.add_pci("nvme", Arc::new(Mutex::new(nvme)))?;

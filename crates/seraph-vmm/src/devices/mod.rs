@@ -121,6 +121,8 @@ pub struct Devices {
     pub router: Arc<InterruptRouter>,
     /// Wakes the halted vCPU.
     pub wake: Arc<Wake>,
+    /// The PCI INTx line all PCI functions share (wired-OR).
+    pci_intx: Arc<interrupts::SharedLine>,
     /// COM1.
     pub serial: Arc<Mutex<Serial>>,
     /// The PS/2 keyboard controller, once attached.
@@ -194,6 +196,7 @@ impl Devices {
             mmio: Bus::new(),
             pci,
             router: router.clone(),
+            pci_intx: interrupts::SharedLine::new(router.clone(), IRQ_PCI),
             wake,
             serial: serial.clone(),
             keyboard: None,
@@ -223,8 +226,18 @@ impl Devices {
         )?;
         let master = Arc::new(Mutex::new(PicPort::new(pic.clone(), Chip::Master)));
         devices.add_pio("pic-master", 0x20, 2, master, read_sensitive)?;
-        let slave = Arc::new(Mutex::new(PicPort::new(pic, Chip::Slave)));
+        let slave = Arc::new(Mutex::new(PicPort::new(pic.clone(), Chip::Slave)));
         devices.add_pio("pic-slave", 0xa0, 2, slave, read_sensitive)?;
+        // PCI INTx is level-triggered, as firmware leaves the ELCR.
+        lock(&pic).set_elcr(Chip::Slave, 1 << (IRQ_PCI - 8));
+        let elcr = Arc::new(Mutex::new(seraph_pic::ElcrPort::new(pic)));
+        devices.add_pio(
+            "elcr",
+            u64::from(seraph_pic::ELCR_PORT),
+            2,
+            elcr,
+            AccessHints::CONTROLLER,
+        )?;
         devices.add_pio("pit", 0x40, 4, pit.clone(), AccessHints::CONTROLLER)?;
         let port61 = Arc::new(Mutex::new(Port61::new(pit.clone())));
         devices.add_pio("port61", 0x61, 1, port61, AccessHints::CONTROLLER)?;
@@ -259,6 +272,13 @@ impl Devices {
     /// An interrupt line into controller input `n` (0-15: the PIC's IRQ n).
     pub fn line(&self, n: u32) -> IrqLine {
         IrqLine::new(self.router.clone(), n)
+    }
+
+    /// A new PCI function's INTx output: [`IRQ_PCI`], wired-OR with every
+    /// other function's and level-triggered at the PIC (ELCR), as PC
+    /// firmware sets up INTA#.
+    pub fn pci_intx(&self) -> IrqLine {
+        self.pci_intx.connect()
     }
 
     /// The machine clock devices are timed by.
