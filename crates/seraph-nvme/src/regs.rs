@@ -139,7 +139,20 @@ impl NvmeController {
                 return;
             };
             let head = (cq.head & !mask) | (value & mask);
+            // The new head may only consume posted entries: it must lie
+            // between the old head and the tail (with wrap-around). A head
+            // past the tail would make the queue look full of unread
+            // entries for ever and keep INTx asserted (NVMe: "Invalid
+            // Doorbell Write Value"; the write is ignored and counted).
             if head >= cq.size {
+                self.ignored_doorbells += 1;
+                return;
+            }
+            let size = u64::from(cq.size.max(1));
+            let (old, tail) = (u64::from(cq.head), u64::from(cq.tail));
+            let posted = (tail + size - old) % size;
+            let consumed = (u64::from(head) + size - old) % size;
+            if consumed > posted {
                 self.ignored_doorbells += 1;
                 return;
             }

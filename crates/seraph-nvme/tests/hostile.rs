@@ -252,3 +252,27 @@ fn garbage_commands_complete_with_errors_not_panics() {
     }
     assert_eq!(d.read32(0x1C) & 3, 1, "still ready, no fatal status");
 }
+
+#[test]
+fn a_cq_head_past_the_posted_entries_is_ignored_and_intx_stays_honest() {
+    let mut d = Driver::memory_disk(64, 512, false);
+    d.enable();
+    d.create_pair(1, 16, 0);
+    // One completion posted on CQ 1 (head 0, tail 1), consumed normally.
+    assert_eq!(
+        d.io(1, Driver::rw(0x02, 0, 1, DATA, 0)).status,
+        Status::SUCCESS
+    );
+    assert!(!d.sink.level(common::INTX_LINE), "all completions read");
+    // A head of 5 would consume entries never posted: ignored and counted
+    // (it used to make the empty queue look full and hold INTx high).
+    let before = d.nvme.ignored_doorbells();
+    d.write32(0x1000 + 8 + 4, 5);
+    assert_eq!(d.nvme.ignored_doorbells(), before + 1);
+    assert!(!d.sink.level(common::INTX_LINE));
+    // The queue still works.
+    assert_eq!(
+        d.io(1, Driver::rw(0x02, 0, 1, DATA, 0)).status,
+        Status::SUCCESS
+    );
+}
