@@ -7,7 +7,8 @@
 //! interrupt causes with the receive/transmit delay timers, address
 //! filtering, legacy receive and transmit descriptor rings and the
 //! read-to-clear statistics. Transmit checksum offload (legacy CSO/CSS and
-//! the IP/TCP/UDP context) is modelled; segmentation offload is not.
+//! the IP/TCP/UDP context) and TCP segmentation offload (TSE, which Linux's
+//! e1000 driver enables on this card) are modelled.
 //!
 //! The model is pure: frames leave through a [`FrameSink`] the owner gives
 //! it and arrive through [`Aether::receive`]; guest memory is reached only
@@ -23,6 +24,7 @@ pub mod phy;
 mod registers;
 pub mod regs;
 mod rx;
+mod tso;
 mod tx;
 
 pub use tx::{TxContext, TxDescriptor};
@@ -147,6 +149,8 @@ struct Timers {
     rx_absolute: Option<u64>,
     tx_packet: Option<u64>,
     tx_absolute: Option<u64>,
+    /// When a transmit pass that ran out of budget continues.
+    tx_resume: Option<u64>,
 }
 
 /// The 82540EM model.
@@ -170,6 +174,10 @@ pub struct Aether {
     tx_context: TxContext,
     /// Packet options (IXSM/TXSM) of the frame in progress.
     tx_popts: u8,
+    /// True if the frame in progress is segmented (TSE).
+    tx_tse: bool,
+    /// Frames sent during the current transmit pass (for its budget).
+    tx_sent: u64,
     timers: Timers,
     io_addr: u32,
     link_up: bool,
@@ -221,6 +229,8 @@ impl Aether {
             tx_partial: Vec::new(),
             tx_context: TxContext::default(),
             tx_popts: 0,
+            tx_tse: false,
+            tx_sent: 0,
             timers: Timers::default(),
             io_addr: 0,
             link_up: true,
@@ -297,6 +307,7 @@ impl Aether {
         self.tx_partial.clear();
         self.tx_context = TxContext::default();
         self.tx_popts = 0;
+        self.tx_tse = false;
         self.timers = Timers::default();
         self.update_irq();
     }
@@ -348,16 +359,17 @@ impl Aether {
         self.clock.now_ns()
     }
 
-    /// Reads the dword register at `offset` (4-aligned) with its side effects.
-    fn read_dword(&mut self, bar: usize, offset: u64) -> u32 {
+    /// Reads the dword register at `offset` (4-aligned) with its side
+    /// effects, which touch only the bytes in `mask` (the bytes read).
+    fn read_dword(&mut self, bar: usize, offset: u64, mask: u32) -> u32 {
         match bar {
-            0 if offset < regs::MMIO_SIZE => self.read_reg(offset as u32),
+            0 if offset < regs::MMIO_SIZE => self.read_reg(offset as u32, mask),
             1 => match offset {
                 0 => self.io_addr,
                 4 => {
                     let at = u64::from(self.io_addr & !3);
                     if at < regs::MMIO_SIZE {
-                        self.read_reg(at as u32)
+                        self.read_reg(at as u32, mask)
                     } else {
                         0
                     }
@@ -394,6 +406,11 @@ impl Aether {
             _ => 0,
         }
     }
+}
+
+/// The bits of bytes `first..first + n` of a dword.
+fn byte_mask(first: usize, n: usize) -> u32 {
+    (first..first.saturating_add(n).min(4)).fold(0, |m, b| m | 0xFF << (8 * b))
 }
 
 /// The dwords an access of `len` bytes at `offset` touches: (dword offset,
@@ -438,8 +455,10 @@ impl PciDevice for Aether {
     }
 
     fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+        self.resume_tx();
         for (dw, in_dw, in_buf, n) in split_dwords(offset, data.len()) {
-            let bytes = self.read_dword(bar, dw).to_le_bytes();
+            let mask = byte_mask(in_dw, n);
+            let bytes = self.read_dword(bar, dw, mask).to_le_bytes();
             if let (Some(dst), Some(src)) = (
                 data.get_mut(in_buf..in_buf + n),
                 bytes.get(in_dw..in_dw + n),
@@ -450,6 +469,7 @@ impl PciDevice for Aether {
     }
 
     fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+        self.resume_tx();
         for (dw, in_dw, in_buf, n) in split_dwords(offset, data.len()) {
             let mut bytes = self.peek_dword(bar, dw).to_le_bytes();
             if let (Some(dst), Some(src)) = (
@@ -464,10 +484,16 @@ impl PciDevice for Aether {
 
     fn next_deadline_ns(&self) -> Option<u64> {
         let t = self.timers;
-        [t.rx_packet, t.rx_absolute, t.tx_packet, t.tx_absolute]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            t.rx_packet,
+            t.rx_absolute,
+            t.tx_packet,
+            t.tx_absolute,
+            t.tx_resume,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_deadline(&mut self, now_ns: u64) {
@@ -485,6 +511,9 @@ impl PciDevice for Aether {
         }
         if causes != 0 {
             self.raise(causes);
+        }
+        if due(self.timers.tx_resume) {
+            self.process_tx();
         }
     }
 }

@@ -7,8 +7,9 @@ use crate::regs::{self, ctrl, int, mdic, stat, status};
 pub(crate) const DELAY_UNIT_NS: u64 = 1024;
 
 impl Aether {
-    /// A guest read of the register at `offset` (4-aligned, inside BAR0).
-    pub(crate) fn read_reg(&mut self, offset: u32) -> u32 {
+    /// A guest read of the register at `offset` (4-aligned, inside BAR0);
+    /// read-to-clear registers clear only the bytes in `mask` (those read).
+    pub(crate) fn read_reg(&mut self, offset: u32, mask: u32) -> u32 {
         match offset {
             regs::STATUS => {
                 let lu = if self.link_up { status::LU } else { 0 };
@@ -17,14 +18,14 @@ impl Aether {
             regs::EECD => self.eeprom.read_eecd(),
             regs::ICR => {
                 let v = self.reg(regs::ICR);
-                self.set_reg(regs::ICR, 0);
+                self.set_reg(regs::ICR, v & !mask);
                 self.update_irq();
                 v
             }
             regs::ICS | regs::IMC => 0,
             o if (regs::STATS_START..regs::STATS_END).contains(&o) => {
                 let v = self.reg(o);
-                self.set_reg(o, 0);
+                self.set_reg(o, v & !mask);
                 v
             }
             o => self.reg(o),
@@ -146,7 +147,7 @@ pub(crate) fn size_bin(bin64: u32, octets: usize) -> u32 {
 /// Statistics offsets used by both directions.
 pub(crate) use stat::{
     BPRC, BPTC, GORCL, GOTCL, GPRC, GPTC, MPC, MPRC, MPTC, PRC64, PTC64, RNBC, ROC, TORL, TOTL,
-    TPR, TPT,
+    TPR, TPT, TSCTC, TSCTFC,
 };
 /// Receive undersize count.
 pub(crate) const RUC: u32 = 0x40A4;

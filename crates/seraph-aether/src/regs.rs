@@ -112,6 +112,10 @@ pub mod stat {
     pub const MPTC: u32 = 0x40F0;
     /// Broadcast packets transmitted.
     pub const BPTC: u32 = 0x40F4;
+    /// TCP segmentation contexts transmitted (TSO frames segmented).
+    pub const TSCTC: u32 = 0x40F8;
+    /// TCP segmentation contexts that failed (bad MSS, HDRLEN or length).
+    pub const TSCTFC: u32 = 0x40FC;
 }
 
 /// CTRL bits.

@@ -26,6 +26,9 @@ enum NotDelivered {
     Later,
     /// The ring is broken and now halted.
     Broken,
+    /// The frame needs more descriptors than the ring can ever offer
+    /// (its length less one): it can never be delivered.
+    TooBig,
 }
 
 /// A checked view of a descriptor ring's registers.
@@ -99,6 +102,7 @@ impl Aether {
             match self.deliver(frame) {
                 Ok(()) => return RxOutcome::Delivered,
                 Err(NotDelivered::Broken) => return self.drop_rx(RxDrop::RingError),
+                Err(NotDelivered::TooBig) => return self.drop_too_big(),
                 Err(NotDelivered::Later) => {}
             }
         }
@@ -111,6 +115,12 @@ impl Aether {
         self.rx_queue.push_back(frame.to_vec());
         self.counters.rx_queued += 1;
         RxOutcome::Queued
+    }
+
+    /// Drops a frame that no ring state could hold (counted in ROC).
+    fn drop_too_big(&mut self) -> RxOutcome {
+        self.stat_add(ROC, 1);
+        self.drop_rx(RxDrop::Oversize)
     }
 
     fn drop_rx(&mut self, why: RxDrop) -> RxOutcome {
@@ -133,6 +143,10 @@ impl Aether {
                 Err(NotDelivered::Broken) => {
                     self.counters.rx_dropped += 1;
                     return;
+                }
+                // Drop it and go on with the frames behind it.
+                Err(NotDelivered::TooBig) => {
+                    self.drop_too_big();
                 }
             }
         }
@@ -204,6 +218,10 @@ impl Aether {
         }
         let buf = self.rx_buffer_size();
         let needed = data.len().div_ceil(buf) as u64;
+        // One descriptor always stays with the guest (head == tail is empty).
+        if needed > ring.count - 1 {
+            return Err(NotDelivered::TooBig);
+        }
         if ring.available() < needed {
             return Err(NotDelivered::Later);
         }

@@ -1,17 +1,31 @@
 //! The transmit path: legacy descriptors (with CSO/CSS checksum
 //! insertion), extended data descriptors and the offload context they use
-//! for IP and TCP/UDP checksum insertion (POPTS IXSM/TXSM). Segmentation
-//! (TSE) is not modelled: such a context is used for checksums only.
+//! for IP and TCP/UDP checksum insertion (POPTS IXSM/TXSM) and TCP
+//! segmentation (TSE, in [`crate::tso`]).
+//!
+//! Work per call is bounded: after [`TX_FRAME_BUDGET`] frames or
+//! [`TX_BYTE_BUDGET`] bytes the rest of the ring waits for the next
+//! deadline (due at once) or register access.
 
-use crate::registers::{BPTC, DELAY_UNIT_NS, GOTCL, GPTC, MPTC, PTC64, TOTL, TPT, size_bin};
+use crate::registers::{
+    BPTC, DELAY_UNIT_NS, GOTCL, GPTC, MPTC, PTC64, TOTL, TPT, TSCTC, TSCTFC, size_bin,
+};
 use crate::regs::{self, int, tctl};
 use crate::rx::Ring;
+use crate::tso::{self, MAX_TSO_PAYLOAD, POPTS_IXSM, POPTS_TXSM, insert_checksum};
 use crate::{Aether, MAX_FRAME};
+
+/// Frames sent per call of the transmit path before the rest waits.
+pub(crate) const TX_FRAME_BUDGET: u64 = 1024;
+/// Descriptor data bytes read per call before the rest waits.
+pub(crate) const TX_BYTE_BUDGET: usize = 4 << 20;
 
 /// Command: end of packet.
 const CMD_EOP: u8 = 1 << 0;
-/// Command: insert checksum (legacy CSO/CSS).
+/// Command: insert checksum (legacy CSO/CSS); TSE in extended descriptors.
 const CMD_IC: u8 = 1 << 2;
+/// Command (extended data descriptors): TCP segmentation enable.
+const CMD_TSE: u8 = 1 << 2;
 /// Command: report status.
 const CMD_RS: u8 = 1 << 3;
 /// Command: report packet sent (treated as RS).
@@ -22,13 +36,10 @@ const CMD_DEXT: u8 = 1 << 5;
 const CMD_IDE: u8 = 1 << 7;
 /// Status: descriptor done.
 const STA_DD: u8 = 1 << 0;
-/// Packet options: insert the IP checksum.
-const POPTS_IXSM: u8 = 1 << 0;
-/// Packet options: insert the TCP/UDP checksum.
-const POPTS_TXSM: u8 = 1 << 1;
 
-/// The checksum offload context a context descriptor sets: where each
-/// checksum starts, ends (inclusive; 0 = end of frame) and is stored.
+/// The offload context a context descriptor sets: where each checksum
+/// starts, ends (inclusive; 0 = end of frame) and is stored, and the
+/// segmentation parameters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TxContext {
     /// IP checksum start.
@@ -43,6 +54,14 @@ pub struct TxContext {
     pub tucso: usize,
     /// TCP/UDP checksum end (inclusive), 0 for the end of the frame.
     pub tucse: usize,
+    /// Segmentation payload length (PAYLEN, 20 bits).
+    pub paylen: usize,
+    /// Command bits (TUCMD): TCP, IP (IPv4), TSE, ...
+    pub tucmd: u8,
+    /// Header bytes copied to every segment (HDRLEN).
+    pub hdrlen: usize,
+    /// Maximum segment size: payload bytes per segment (MSS).
+    pub mss: usize,
 }
 
 impl TxContext {
@@ -56,6 +75,10 @@ impl TxContext {
             tucss: usize::from(raw[4]),
             tucso: usize::from(raw[5]),
             tucse: u16at(6),
+            paylen: (u32::from_le_bytes([raw[8], raw[9], raw[10], 0]) & 0xF_FFFF) as usize,
+            tucmd: raw[11],
+            hdrlen: usize::from(raw[13]),
+            mss: u16at(14),
         }
     }
 }
@@ -112,34 +135,10 @@ impl TxDescriptor {
     }
 }
 
-/// Stores at `at` the 16-bit ones' complement checksum of `frame[start..=end]`
-/// (`end` 0: to the end of the frame). Out-of-range offsets do nothing.
-fn insert_checksum(frame: &mut [u8], start: usize, end: usize, at: usize) {
-    let stop = if end == 0 {
-        frame.len()
-    } else {
-        end.saturating_add(1).min(frame.len())
-    };
-    let Some(region) = frame.get(start..stop) else {
-        return;
-    };
-    let mut sum: u32 = region
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .fold(0u32, |a, w| {
-            let s = a + w;
-            (s & 0xFFFF) + (s >> 16)
-        });
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    let value = !(sum as u16);
-    if let Some(slot) = frame.get_mut(at..at.saturating_add(2)) {
-        slot.copy_from_slice(&value.to_be_bytes());
-    }
-}
-
 impl Aether {
     /// Sends what the guest queued between TDH and TDT.
     pub(crate) fn process_tx(&mut self) {
+        self.timers.tx_resume = None;
         if self.reg(regs::TCTL) & tctl::EN == 0 || !self.config.bus_master() || self.tx_halted {
             return;
         }
@@ -149,9 +148,15 @@ impl Aether {
         };
         let mut causes = 0;
         let mut delayed = false;
+        let mut bytes = 0usize;
+        self.tx_sent = 0;
         // Each descriptor at most once per doorbell: bounded work.
         for _ in 0..ring.count {
             if ring.head == ring.tail {
+                break;
+            }
+            if self.tx_sent >= TX_FRAME_BUDGET || bytes >= TX_BYTE_BUDGET {
+                self.timers.tx_resume = Some(self.now());
                 break;
             }
             let at = ring.desc(ring.head);
@@ -166,12 +171,22 @@ impl Aether {
             } else if self.tx_partial.is_empty() {
                 // The first data descriptor of a frame carries its options.
                 self.tx_popts = d.popts;
+                self.tx_tse = d.cmd & (CMD_DEXT | CMD_TSE) == CMD_DEXT | CMD_TSE;
             }
             if !d.context && d.len > 0 {
-                if self.tx_partial.len() + d.len > MAX_FRAME {
+                let limit = if self.tx_tse {
+                    self.tx_context.hdrlen + MAX_TSO_PAYLOAD
+                } else {
+                    MAX_FRAME
+                };
+                if self.tx_partial.len() + d.len > limit {
+                    if self.tx_tse {
+                        self.stat_add(TSCTFC, 1);
+                    }
                     self.halt_tx();
                     return;
                 }
+                bytes = bytes.saturating_add(d.len);
                 let start = self.tx_partial.len();
                 self.tx_partial.resize(start + d.len, 0);
                 let ok = match self.tx_partial.get_mut(start..) {
@@ -183,19 +198,8 @@ impl Aether {
                     return;
                 }
             }
-            if !d.context && d.cmd & CMD_EOP != 0 {
-                let mut frame = std::mem::take(&mut self.tx_partial);
-                if d.cmd & CMD_DEXT == 0 && d.cmd & CMD_IC != 0 {
-                    insert_checksum(&mut frame, d.css, 0, d.cso);
-                }
-                let c = self.tx_context;
-                if d.cmd & CMD_DEXT != 0 && self.tx_popts & POPTS_IXSM != 0 {
-                    insert_checksum(&mut frame, c.ipcss, c.ipcse, c.ipcso);
-                }
-                if d.cmd & CMD_DEXT != 0 && self.tx_popts & POPTS_TXSM != 0 {
-                    insert_checksum(&mut frame, c.tucss, c.tucse, c.tucso);
-                }
-                self.send_frame(frame);
+            if !d.context && d.cmd & CMD_EOP != 0 && !self.finish_frame(&d) {
+                return;
             }
             if d.cmd & (CMD_RS | CMD_RPS) != 0 {
                 if self.dma.write(at + 12, &[raw[12] | STA_DD]).is_err() {
@@ -228,6 +232,42 @@ impl Aether {
         }
     }
 
+    /// Continues a transmit pass that ran out of budget, if one is waiting.
+    pub(crate) fn resume_tx(&mut self) {
+        if self.timers.tx_resume.is_some() {
+            self.process_tx();
+        }
+    }
+
+    /// Sends the frame that `d` (its EOP descriptor) completes: segmented
+    /// (TSE), or with the checksums its descriptors ask for. False if a bad
+    /// TSO frame stopped the ring.
+    fn finish_frame(&mut self, d: &TxDescriptor) -> bool {
+        let mut frame = std::mem::take(&mut self.tx_partial);
+        let c = self.tx_context;
+        let popts = self.tx_popts;
+        if self.tx_tse {
+            if tso::segment(&frame, &c, popts, |seg| self.send_frame(seg)).is_err() {
+                self.stat_add(TSCTFC, 1);
+                self.halt_tx();
+                return false;
+            }
+            self.stat_add(TSCTC, 1);
+            return true;
+        }
+        if d.cmd & CMD_DEXT == 0 && d.cmd & CMD_IC != 0 {
+            insert_checksum(&mut frame, d.css, 0, d.cso);
+        }
+        if d.cmd & CMD_DEXT != 0 && popts & POPTS_IXSM != 0 {
+            insert_checksum(&mut frame, c.ipcss, c.ipcse, c.ipcso);
+        }
+        if d.cmd & CMD_DEXT != 0 && popts & POPTS_TXSM != 0 {
+            insert_checksum(&mut frame, c.tucss, c.tucse, c.tucso);
+        }
+        self.send_frame(frame);
+        true
+    }
+
     /// Hands a complete frame to the backend and counts it.
     fn send_frame(&mut self, mut frame: Vec<u8>) {
         if frame.is_empty() {
@@ -237,6 +277,7 @@ impl Aether {
             frame.resize(60, 0);
         }
         let octets = frame.len() as u64 + 4;
+        self.tx_sent = self.tx_sent.saturating_add(1);
         match self.sink.send(&frame) {
             Ok(()) => self.counters.tx_frames += 1,
             Err(_) => self.counters.tx_backend_drops += 1,

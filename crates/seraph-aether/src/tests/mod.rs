@@ -2,7 +2,9 @@
 
 mod bringup;
 mod hostile;
+mod limits;
 mod rxtx;
+mod tso;
 
 use std::sync::{Arc, Mutex};
 
