@@ -78,6 +78,8 @@ pub struct VcpuControl {
     tx: Sender<ControlRequest>,
     pending: Arc<AtomicBool>,
     wake: Arc<Wake>,
+    /// Set when the run is over: requests are no longer served.
+    closed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for VcpuControl {
@@ -87,8 +89,11 @@ impl std::fmt::Debug for VcpuControl {
 }
 
 impl VcpuControl {
-    /// Sends `request`; false if the loop is gone.
+    /// Sends `request`; false if the loop is gone or its run is over.
     pub fn send(&self, request: ControlRequest) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
         let sent = self.tx.send(request).is_ok();
         self.pending.store(true, Ordering::Release);
         self.wake.wake();
@@ -118,7 +123,19 @@ impl VcpuControl {
         if !self.send(ControlRequest::Task(task)) {
             return None;
         }
-        rx.recv().ok()
+        // The run may end before the task is served: then it is dropped
+        // (its answer never comes) and `closed` tells us so.
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(answer) => return Some(answer),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.closed.load(Ordering::Acquire) {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -129,12 +146,20 @@ pub(crate) struct ControlPort {
     pub(crate) events: Sender<VcpuEvent>,
     /// Pause before the first instruction.
     pub(crate) start_paused: bool,
+    /// Set when the run is over.
+    pub(crate) closed: Arc<AtomicBool>,
 }
 
 impl ControlPort {
     /// True if requests may be waiting (one atomic load).
     pub(crate) fn has_requests(&self) -> bool {
         self.pending.load(Ordering::Acquire)
+    }
+
+    /// The run is over: refuse new requests and drop the ones waiting.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        while self.rx.try_recv().is_ok() {}
     }
 
     /// Reports an event; a controller that went away is not an error.
@@ -152,17 +177,20 @@ pub(crate) fn channel(
     let (tx, rx) = mpsc::channel();
     let (etx, erx) = mpsc::channel();
     let pending = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicBool::new(false));
     (
         VcpuControl {
             tx,
             pending: pending.clone(),
             wake,
+            closed: closed.clone(),
         },
         ControlPort {
             rx,
             pending,
             events: etx,
             start_paused,
+            closed,
         },
         erx,
     )

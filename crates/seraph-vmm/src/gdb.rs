@@ -52,6 +52,8 @@ pub struct VmmDebugTarget {
     soft: Vec<SoftWatch>,
     /// gdb itself asked for single-step (not just the software watchpoints).
     gdb_step: bool,
+    /// gdb asked to stop (Ctrl-C) and has not been told yet.
+    interrupt_asked: bool,
 }
 
 impl std::fmt::Debug for VmmDebugTarget {
@@ -117,6 +119,7 @@ impl VmmDebugTarget {
             hw_watch: hw_watchpoints,
             soft: Vec::new(),
             gdb_step: false,
+            interrupt_asked: false,
         }
     }
 
@@ -259,6 +262,7 @@ impl DebugTarget for VmmDebugTarget {
     fn set_guest_debug(&mut self, debug: &GuestDebug) -> DebugResult<()> {
         let mut wanted = *debug;
         self.gdb_step = debug.single_step;
+        let gdb_step = debug.single_step;
         if !self.hw_watch {
             let mut soft = Vec::new();
             for slot in wanted.hw.iter_mut() {
@@ -280,7 +284,7 @@ impl DebugTarget for VmmDebugTarget {
         self.on_vcpu(move |p| {
             // A single step must execute the guest's next instruction, not
             // the entry of an interrupt handler.
-            *p.hold_interrupts = wanted.single_step;
+            *p.hold_interrupts = gdb_step;
             p.vcpu.set_guest_debug(&wanted).map_err(backend)
         })?;
         self.debug = *debug;
@@ -298,6 +302,7 @@ impl DebugTarget for VmmDebugTarget {
         if self.ended.is_some() || !self.control.pause() {
             return Err(DebugError::Gone);
         }
+        self.interrupt_asked = true;
         Ok(())
     }
 
@@ -315,14 +320,24 @@ impl DebugTarget for VmmDebugTarget {
             };
             let stop = self.event_to_stop(event);
             if self.soft.is_empty() || stop != StopEvent::Step {
+                self.interrupt_asked &= stop != StopEvent::Interrupted;
                 return Ok(Some(stop));
             }
-            // A step taken for the software watchpoints.
-            if let Some(hit) = self.soft_watch_hit()? {
-                return Ok(Some(hit));
+            // A step taken for the software watchpoints. The vCPU is paused:
+            // every way out of here reports a stop or resumes it.
+            match self.soft_watch_hit() {
+                Ok(Some(hit)) => return Ok(Some(hit)),
+                Ok(None) => {}
+                // The watched bytes cannot be read any more (the guest
+                // unmapped them): stop and let gdb show where.
+                Err(DebugError::Gone) => return Err(DebugError::Gone),
+                Err(_) => return Ok(Some(StopEvent::Interrupted)),
             }
             if self.gdb_step {
                 return Ok(Some(stop));
+            }
+            if std::mem::take(&mut self.interrupt_asked) {
+                return Ok(Some(StopEvent::Interrupted));
             }
             if !self.control.resume() {
                 return Err(DebugError::Gone);
@@ -337,6 +352,11 @@ impl DebugTarget for VmmDebugTarget {
     }
 
     fn detach(&mut self) {
+        // Stops reported to a session that is over mean nothing to the next.
+        while let Ok(event) = self.events.try_recv() {
+            let _ = self.event_to_stop(event);
+        }
+        self.interrupt_asked = false;
         if self.ended.is_some() {
             return;
         }

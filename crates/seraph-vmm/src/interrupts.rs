@@ -118,6 +118,10 @@ pub struct RoutedChanges {
     pub levels: u64,
     /// Lines pulsed since the last take.
     pub pulses: u64,
+    /// Lines that went from low to high since the last take (a line that
+    /// fell and rose again in between is high in both `levels` snapshots
+    /// but still made a new edge).
+    pub rose: u64,
     /// MSI vectors signalled since the last take (bit N of word N / 64).
     pub msi_vectors: [u64; 4],
 }
@@ -127,6 +131,7 @@ pub struct RoutedChanges {
 pub struct InterruptRouter {
     levels: AtomicU64,
     pulses: AtomicU64,
+    rose: AtomicU64,
     msi: [AtomicU64; 4],
     dirty: AtomicBool,
     dropped_msi: AtomicU64,
@@ -155,6 +160,7 @@ impl InterruptRouter {
         RoutedChanges {
             levels: self.levels.load(Ordering::Acquire),
             pulses: self.pulses.swap(0, Ordering::AcqRel),
+            rose: self.rose.swap(0, Ordering::AcqRel),
             msi_vectors: [0, 1, 2, 3].map(|i| self.msi[i].swap(0, Ordering::AcqRel)),
         }
     }
@@ -194,6 +200,9 @@ impl LineSink for InterruptRouter {
             self.levels.fetch_and(!bit, Ordering::AcqRel)
         };
         if (before & bit != 0) != high {
+            if high {
+                self.rose.fetch_or(bit, Ordering::AcqRel);
+            }
             self.changed();
         }
     }
@@ -332,6 +341,21 @@ mod tests {
         IrqLine::new(router.clone(), 99).pulse();
         assert_eq!(router.ignored_lines(), 1);
         assert!(!router.is_dirty());
+    }
+
+    #[test]
+    fn a_fall_and_rise_between_takes_is_reported_as_a_new_edge() {
+        let router = Arc::new(InterruptRouter::default());
+        let line = IrqLine::new(router.clone(), 8);
+        line.raise();
+        let first = router.take();
+        assert_eq!((first.levels, first.rose), (1 << 8, 1 << 8));
+        line.lower();
+        line.raise();
+        let second = router.take();
+        assert_eq!(second.levels, 1 << 8, "high at both takes");
+        assert_eq!(second.rose, 1 << 8, "but it rose again in between");
+        assert_eq!(router.take().rose, 0);
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl<H: Hypervisor> Machine<H> {
     /// Attaches a controller (a debugger): returns the handle that pauses,
     /// inspects and resumes the vCPU, and the channel of its stop events.
     /// With `start_paused`, the run pauses before the first instruction.
+    /// The channel serves one run: when it ends, requests are refused.
     pub fn attach_control(&mut self, start_paused: bool) -> (VcpuControl, Receiver<VcpuEvent>) {
         let (handle, port, events) = control::channel(self.devices.wake.clone(), start_paused);
         self.control = Some(port);

@@ -98,11 +98,18 @@ pub(crate) fn run<V: Vcpu>(vcpu: &mut V, cx: &mut LoopContext<'_>) -> Result<Run
         hold_interrupts: false,
     };
     let outcome = l.run();
-    if let (Some(port), Ok(outcome)) = (l.cx.control, &outcome) {
-        port.report(match outcome {
-            RunOutcome::GuestExit { status } => VcpuEvent::Exited(*status),
-            other => VcpuEvent::Ended(other.clone()),
+    if let Some(port) = l.cx.control {
+        port.report(match &outcome {
+            Ok(RunOutcome::GuestExit { status }) => VcpuEvent::Exited(*status),
+            Ok(other) => VcpuEvent::Ended(other.clone()),
+            Err(e) => VcpuEvent::Ended(RunOutcome::HypervisorFailure {
+                detail: e.to_string(),
+            }),
         });
+        // Requests left over (a debugger's task sent as the run ended) are
+        // dropped, so whoever waits for their answer hears "gone" instead
+        // of waiting for ever, and none runs at the start of a later run.
+        port.close();
     }
     outcome
 }
@@ -382,6 +389,10 @@ impl<V: Vcpu> Loop<'_, '_, V> {
 
     fn on_halt(&mut self) -> Result<Option<RunOutcome>, VmmError> {
         self.cx.devices.mark_dirty();
+        // A wake-up left from before (a line the last poll already saw) must
+        // not end this sleep at once; anything raised from now on is seen by
+        // the poll below or wakes the sleep.
+        self.cx.devices.wake.clear();
         match self.halt_action()? {
             HaltAction::End(outcome) => Ok(Some(outcome)),
             HaltAction::Resume => Ok(None),
@@ -462,7 +473,12 @@ impl<V: Vcpu> Loop<'_, '_, V> {
             }
             match port.rx.recv_timeout(std::time::Duration::from_millis(50)) {
                 Ok(ControlRequest::Resume) => return Ok(None),
-                Ok(ControlRequest::Pause) => {}
+                // Already paused: say so again, so a controller that asked
+                // (gdb's Ctrl-C between two steps) gets its answer.
+                Ok(ControlRequest::Pause) => {
+                    let rip = self.vcpu.regs()?.rip;
+                    port.report(VcpuEvent::Paused { rip });
+                }
                 Ok(ControlRequest::Task(task)) => self.run_task(task),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(None),

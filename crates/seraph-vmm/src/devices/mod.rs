@@ -367,6 +367,16 @@ impl Devices {
             .pci
             .add(name, device.clone(), &mut self.pio, &mut self.mmio)
             .ok_or_else(|| VmmError::Config("PCI bus 0 is full (32 slots)".into()))?;
+        // A BAR write may arm a delayed interrupt or a deadline: poll after it.
+        let bar_hints = AccessHints::CONTROLLER;
+        for (kind, id) in self.pci.bar_ids(slot) {
+            let bus = if kind == seraph_pci::BarKind::Io {
+                BusKind::Pio
+            } else {
+                BusKind::Mmio
+            };
+            self.record_hints(bus, id, bar_hints);
+        }
         {
             let mut dev = seraph_pci::host::lock_device(&device);
             if dev.config().interrupt_pin() != 0 {
@@ -445,9 +455,16 @@ impl Devices {
         }
         let changes = self.router.take();
         let changed = changes.levels ^ self.applied_levels;
+        // High before and now, but it fell and rose in between: a new edge
+        // the PIC must see (an edge-triggered input latches only rising edges).
+        let re_raised = changes.rose & self.applied_levels & changes.levels;
         self.applied_levels = changes.levels;
-        if changed | changes.pulses != 0 {
+        if changed | changes.pulses | re_raised != 0 {
             let mut pic = lock(&self.pic);
+            for l in interrupts::lines(re_raised).filter(|&l| l < 16) {
+                pic.set_irq(l as u8, false);
+                pic.set_irq(l as u8, true);
+            }
             for l in interrupts::lines(changed).filter(|&l| l < 16) {
                 pic.set_irq(l as u8, changes.levels & (1 << l) != 0);
             }

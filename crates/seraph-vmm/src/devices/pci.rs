@@ -203,6 +203,15 @@ impl PciBus {
         }
     }
 
+    /// The bus entries of the BARs of the device in `slot`.
+    pub fn bar_ids(&self, slot: u8) -> Vec<(BarKind, DeviceIndex)> {
+        self.bars
+            .iter()
+            .filter(|b| b.slot == slot)
+            .map(|b| (b.kind, b.id))
+            .collect()
+    }
+
     /// BAR windows refused so far (over RAM, the LAPIC, another device...).
     pub fn refused(&self) -> u64 {
         self.refused

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 /// Bytes the queue holds at most; output beyond is dropped and counted.
 pub const QUEUE_LIMIT: usize = 4 << 20;
 
+/// Queued writes for one sink are merged up to this size.
+const MERGE_LIMIT: usize = 64 * 1024;
+
 /// Which sink a chunk goes to (an index into the sinks the queue was made with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SinkId(pub usize);
@@ -330,7 +333,15 @@ impl QueueWriter {
             return false;
         }
         q.bytes += rest.len();
-        q.chunks.push_back((self.sink, rest.to_vec()));
+        // Small writes (COM1 flushes at every newline) join the last queued
+        // chunk for the same sink: memory stays near the payload, not one
+        // allocation per line.
+        match q.chunks.back_mut() {
+            Some((sink, last)) if *sink == self.sink && last.len() + rest.len() <= MERGE_LIMIT => {
+                last.extend_from_slice(rest);
+            }
+            _ => q.chunks.push_back((self.sink, rest.to_vec())),
+        }
         drop(q);
         if ensure_thread(&self.shared).is_err() {
             // No thread can be had: write here rather than lose the output.

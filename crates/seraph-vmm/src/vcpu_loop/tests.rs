@@ -332,3 +332,30 @@ impl InputSourceForTest {
         }
     }
 }
+
+#[test]
+fn a_pause_while_paused_is_answered_and_tasks_after_the_end_hear_gone() {
+    let mut devices = devices();
+    let (handle, port, events) = control::channel(Arc::new(Wake::default()), true);
+    let mut vcpu = FakeVcpu::new(vec![Step::Call(1, [9, 0, 0, 0])]);
+    let controller = std::thread::spawn(move || {
+        let held = events.recv().unwrap();
+        // gdb's Ctrl-C while the vCPU is already held: it hears "paused".
+        handle.pause();
+        let again = events.recv().unwrap();
+        handle.resume();
+        let end = events.recv().unwrap();
+        // The run is over: a request is dropped, not left waiting.
+        let late = handle.with_vcpu(|p| p.vcpu.regs().unwrap().rip);
+        (held, again, end, late)
+    });
+    let outcome = run_script(&mut vcpu, MachineConfig::quiet(), Some(&port), &mut devices);
+    // Drop the loop's end so a request sent after the run finds no receiver.
+    drop(port);
+    let (held, again, end, late) = controller.join().unwrap();
+    assert!(matches!(held, VcpuEvent::Paused { .. }));
+    assert!(matches!(again, VcpuEvent::Paused { .. }));
+    assert_eq!(end, VcpuEvent::Exited(9));
+    assert_eq!(late, None);
+    assert_eq!(outcome, RunOutcome::GuestExit { status: 9 });
+}

@@ -124,3 +124,20 @@ fn a_write_that_would_block_hands_over_to_the_thread_in_order() {
     assert!(w.push(b"ij"));
     assert_eq!(*lock(&pipe.got), b"abcdefghij");
 }
+
+#[test]
+fn many_small_writes_to_a_stuck_sink_merge_into_few_chunks() {
+    let gate = Gate::default();
+    let q = OutputQueue::start(vec![Box::new(gate.clone())]).unwrap();
+    let w = q.writer(SinkId(0));
+    // The first chunk may already be with the thread, stuck in the sink.
+    for _ in 0..100_000 {
+        w.push(b"\n");
+    }
+    let chunks = lock(&q.shared.queue).chunks.len();
+    assert!(chunks <= 3, "{chunks} chunks for 100000 one-byte writes");
+    *lock(&gate.open.0) = true;
+    gate.open.1.notify_all();
+    assert!(q.drain(Duration::from_secs(10)));
+    assert_eq!(lock(&gate.got).len(), 100_000);
+}
