@@ -26,6 +26,7 @@ pub mod regs;
 mod rx;
 mod tso;
 mod tx;
+mod window;
 
 pub use tx::{TxContext, TxDescriptor};
 
@@ -39,6 +40,7 @@ use seraph_pci::{BarSpec, ConfigSpace, GuestDma, PciDevice, PciIds};
 
 use eeprom::Eeprom;
 use phy::Phy;
+use window::{byte_mask, split_dwords};
 
 /// The default MAC address: 02:53:45:52:00:01 (locally administered, "SER", node 1).
 pub const DEFAULT_MAC: [u8; 6] = [0x02, 0x53, 0x45, 0x52, 0x00, 0x01];
@@ -358,79 +360,6 @@ impl Aether {
     fn now(&self) -> u64 {
         self.clock.now_ns()
     }
-
-    /// Reads the dword register at `offset` (4-aligned) with its side
-    /// effects, which touch only the bytes in `mask` (the bytes read).
-    fn read_dword(&mut self, bar: usize, offset: u64, mask: u32) -> u32 {
-        match bar {
-            0 if offset < regs::MMIO_SIZE => self.read_reg(offset as u32, mask),
-            1 => match offset {
-                0 => self.io_addr,
-                4 => {
-                    let at = u64::from(self.io_addr & !3);
-                    if at < regs::MMIO_SIZE {
-                        self.read_reg(at as u32, mask)
-                    } else {
-                        0
-                    }
-                }
-                _ => 0,
-            },
-            _ => 0xFFFF_FFFF,
-        }
-    }
-
-    /// Writes the dword register at `offset` (4-aligned) with its side effects.
-    fn write_dword(&mut self, bar: usize, offset: u64, value: u32) {
-        match bar {
-            0 if offset < regs::MMIO_SIZE => self.write_reg(offset as u32, value),
-            1 => match offset {
-                0 => self.io_addr = value & 0x1_FFFC,
-                4 => {
-                    let at = u64::from(self.io_addr & !3);
-                    if at < regs::MMIO_SIZE {
-                        self.write_reg(at as u32, value);
-                    }
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-
-    /// The stored value of a dword without side effects (to merge partial writes).
-    fn peek_dword(&self, bar: usize, offset: u64) -> u32 {
-        match bar {
-            0 if offset < regs::MMIO_SIZE => self.reg(offset as u32),
-            1 if offset == 0 => self.io_addr,
-            _ => 0,
-        }
-    }
-}
-
-/// The bits of bytes `first..first + n` of a dword.
-fn byte_mask(first: usize, n: usize) -> u32 {
-    (first..first.saturating_add(n).min(4)).fold(0, |m, b| m | 0xFF << (8 * b))
-}
-
-/// The dwords an access of `len` bytes at `offset` touches: (dword offset,
-/// first byte inside the dword, first byte in the access buffer, byte count).
-fn split_dwords(offset: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
-    let end = offset.saturating_add(len as u64);
-    let first = offset & !3;
-    (0..=(len as u64 / 4 + 1))
-        .map_while(move |i| first.checked_add(4 * i))
-        .take_while(move |&dw| dw < end)
-        .map(move |dw| {
-            let lo = offset.max(dw);
-            let hi = end.min(dw.saturating_add(4));
-            (
-                dw,
-                (lo - dw) as usize,
-                (lo - offset) as usize,
-                (hi - lo) as usize,
-            )
-        })
 }
 
 impl PciDevice for Aether {
