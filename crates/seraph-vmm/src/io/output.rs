@@ -351,24 +351,28 @@ impl QueueWriter {
         true
     }
 
-    /// Drains the queue on the calling thread (when no I/O thread can start).
+    /// Writes what the sinks take now on the calling thread (when no I/O
+    /// thread can start), never waiting: what a full sink does not take
+    /// stays queued (and is dropped past the limit).
     fn write_queue_here(&self) {
-        loop {
-            let next = {
-                let mut q = lock(&self.shared.queue);
-                let next = q.chunks.pop_front();
-                if let Some((_, chunk)) = &next {
-                    q.bytes -= chunk.len();
-                }
-                next
-            };
-            let Some((sink, chunk)) = next else { return };
-            let result = match lock(&self.shared.sinks).get_mut(sink.0) {
-                Some(s) => write_all_retrying(s.out.as_mut(), &chunk),
+        let mut q = lock(&self.shared.queue);
+        let mut sinks = lock(&self.shared.sinks);
+        while let Some((sink, chunk)) = q.chunks.pop_front() {
+            q.bytes -= chunk.len();
+            let result = match sinks.get_mut(sink.0) {
+                Some(s) if s.never_blocks => write_without_blocking(s.out.as_mut(), &chunk),
+                // A sink that may block cannot be written from here.
+                Some(_) => Ok(&chunk[..]),
                 None => Err(io::Error::other("no such output")),
             };
-            if let Err(e) = result {
-                record_failure(&self.shared, sink, chunk.len(), &e);
+            match result {
+                Ok([]) => {}
+                Ok(left) => {
+                    q.bytes += left.len();
+                    q.chunks.push_front((sink, left.to_vec()));
+                    return;
+                }
+                Err(e) => record_failure(&self.shared, sink, chunk.len(), &e),
             }
         }
     }
