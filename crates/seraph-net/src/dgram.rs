@@ -1,7 +1,9 @@
 //! The UDP datagram backend: each frame is one datagram, as QEMU's
 //! `-netdev dgram` sends them, so two seraph-v processes, or seraph-v and
 //! QEMU, form a point-to-point link. Only datagrams from `remote` count as
-//! frames; others are dropped and counted.
+//! frames; others are dropped and counted. Sends go through a writer
+//! thread ([`QueuedWriter`]) so that the card's transmit path never
+//! blocks; the thread's own sends give up after 2 ms.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::writer::{QueuedWriter, WRITER_QUEUE};
 use crate::{NetError, NetStats, PacketBackend};
 
 /// How long a reader waits before looking at its stop flag.
@@ -22,6 +25,7 @@ pub struct DgramBackend {
     socket: UdpSocket,
     remote: SocketAddr,
     stats: Arc<NetStats>,
+    writer: QueuedWriter,
 }
 
 impl DgramBackend {
@@ -39,10 +43,19 @@ impl DgramBackend {
         socket
             .set_write_timeout(Some(WRITE_TIMEOUT))
             .map_err(bind_err)?;
+        let out = socket.try_clone().map_err(bind_err)?;
+        let late = stats.clone();
+        let writer = QueuedWriter::spawn("seraph-net-tx", WRITER_QUEUE, move |frame| {
+            if out.send_to(frame, remote).is_err() {
+                late.tx_late_drops.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .map_err(NetError::Thread)?;
         Ok(Self {
             socket,
             remote,
             stats,
+            writer,
         })
     }
 
@@ -75,7 +88,7 @@ impl PacketBackend for DgramBackend {
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        self.socket.send_to(frame, self.remote).map(|_| ())
+        self.writer.push(frame)
     }
 
     fn describe(&self) -> String {
@@ -85,5 +98,34 @@ impl PacketBackend for DgramBackend {
             .map(|a| a.to_string())
             .unwrap_or_else(|_| "?".into());
         format!("dgram {local} <-> {}", self.remote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_peer_that_never_reads_cannot_stall_the_sender() {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let stats = Arc::new(NetStats::default());
+        let local = "127.0.0.1:0".parse().unwrap();
+        let backend = DgramBackend::new(local, peer.local_addr().unwrap(), stats).unwrap();
+        let frame = vec![0x5A; 1500];
+        let start = Instant::now();
+        let mut worst = Duration::ZERO;
+        for _ in 0..20_000 {
+            let t = Instant::now();
+            let _ = backend.send(&frame);
+            worst = worst.max(t.elapsed());
+        }
+        // A blocking send would cost up to 2 ms each (40 s in all).
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(worst < WRITE_TIMEOUT, "one send took {worst:?}");
     }
 }

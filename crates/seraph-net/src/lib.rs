@@ -23,6 +23,7 @@ pub mod dgram;
 pub mod pcap;
 pub mod spec;
 pub mod tap;
+pub mod writer;
 
 use std::io;
 use std::net::SocketAddr;
@@ -122,7 +123,8 @@ impl NetError {
 pub trait PacketBackend: Send + Sync + 'static {
     /// Waits a short while (at most ~50 ms) for one frame; `Ok(None)` if none came.
     fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>>;
-    /// Sends one frame, blocking at most a few milliseconds.
+    /// Sends one frame without blocking: a backend that cannot take it now
+    /// says [`io::ErrorKind::WouldBlock`].
     fn send(&self, frame: &[u8]) -> io::Result<()>;
     /// One line naming the backend, for logs.
     fn describe(&self) -> String;
@@ -143,6 +145,9 @@ pub struct NetStats {
     pub tx_frames: AtomicU64,
     /// Frames the backend could not take (backed up or failed).
     pub tx_dropped: AtomicU64,
+    /// Frames the backend took (counted in `tx_frames`) but its writer
+    /// thread then failed to send (the peer was backed up for 2 ms, or gone).
+    pub tx_late_drops: AtomicU64,
 }
 
 /// Something to call after a frame reached the card (the VMM's I/O
