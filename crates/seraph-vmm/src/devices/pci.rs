@@ -29,6 +29,8 @@ struct BarSlot {
     kind: BarKind,
     id: DeviceIndex,
     mapped: Option<u64>,
+    /// Where the guest asked for it when it was last refused.
+    refused_at: Option<u64>,
 }
 
 /// A BAR as a bus device: accesses go to the PCI device's BAR handler.
@@ -127,6 +129,7 @@ impl PciBus {
                 kind: spec.kind,
                 id,
                 mapped: None,
+                refused_at: None,
             });
         }
         Some(slot)
@@ -150,8 +153,22 @@ impl PciBus {
     /// Applies BAR changes the guest made through the host bridge.
     pub fn apply_changes(&mut self, pio: &mut Bus, mmio: &mut Bus) {
         let changes = super::lock(&self.host).take_changes();
-        for change in changes {
+        if changes.is_empty() {
+            return;
+        }
+        for change in &changes {
             self.remap(change.slot, pio, mmio);
+        }
+        // A BAR refused because another was in its way may fit now.
+        let mut waiting: Vec<u8> = self
+            .bars
+            .iter()
+            .filter(|b| b.refused_at.is_some())
+            .map(|b| b.slot)
+            .collect();
+        waiting.dedup();
+        for slot in waiting {
+            self.remap(slot, pio, mmio);
         }
     }
 
@@ -162,22 +179,36 @@ impl PciBus {
             return;
         };
         let windows = lock_device(&device).config().active_windows();
+        let wanted = |entry: &BarSlot| windows.iter().find(|w| w.bar == entry.bar).copied();
+        // First take every moved or disabled BAR off the bus, so that BARs
+        // of one device can trade places in one change.
         for entry in self.bars.iter_mut().filter(|b| b.slot == slot) {
+            if entry.mapped.is_some() && wanted(entry).map(|w| w.base) != entry.mapped {
+                let bus = if entry.kind == BarKind::Io {
+                    &mut *pio
+                } else {
+                    &mut *mmio
+                };
+                bus.unmap(entry.id);
+                entry.mapped = None;
+            }
+            if wanted(entry).is_none() {
+                entry.refused_at = None;
+            }
+        }
+        for entry in self.bars.iter_mut().filter(|b| b.slot == slot) {
+            let Some(window) = wanted(entry) else {
+                continue;
+            };
+            if entry.mapped.is_some() {
+                continue;
+            }
             let bus = if entry.kind == BarKind::Io {
                 &mut *pio
             } else {
                 &mut *mmio
             };
-            let wanted = windows.iter().find(|w| w.bar == entry.bar);
-            let Some(window) = wanted else {
-                bus.unmap(entry.id);
-                entry.mapped = None;
-                continue;
-            };
-            if entry.mapped == Some(window.base) {
-                continue;
-            }
-            let refusal = forbidden(window, self.ram_size)
+            let refusal = forbidden(&window, self.ram_size)
                 .map(str::to_owned)
                 .or_else(|| {
                     bus.map(entry.id, window.base, window.size)
@@ -185,19 +216,25 @@ impl PciBus {
                         .map(|e| e.to_string())
                 });
             match refusal {
-                None => entry.mapped = Some(window.base),
+                None => {
+                    entry.mapped = Some(window.base);
+                    entry.refused_at = None;
+                }
                 Some(why) => {
-                    bus.unmap(entry.id);
-                    entry.mapped = None;
-                    self.refused += 1;
-                    if self.debug {
-                        crate::debug_line!(
-                            "PCI slot {slot} BAR{} at {:#x}+{:#x} not mapped: {why}",
-                            entry.bar,
-                            window.base,
-                            window.size
-                        );
+                    // Counted and logged once per place asked for; tried
+                    // again whenever a BAR changes (the conflict may be gone).
+                    if entry.refused_at != Some(window.base) {
+                        self.refused += 1;
+                        if self.debug {
+                            crate::debug_line!(
+                                "PCI slot {slot} BAR{} at {:#x}+{:#x} not mapped: {why}",
+                                entry.bar,
+                                window.base,
+                                window.size
+                            );
+                        }
                     }
+                    entry.refused_at = Some(window.base);
                 }
             }
         }
@@ -278,5 +315,38 @@ mod tests {
         pci.apply_changes(&mut pio, &mut mmio);
         assert!(mmio.read(0xD000_0000, &mut b).is_none());
         assert!(pio.read(PCI_IO_BASE, &mut b).is_some());
+    }
+
+    #[test]
+    fn a_bar_refused_for_a_conflict_maps_once_the_other_moves_away() {
+        let (mut pio, mut mmio) = (Bus::new(), Bus::new());
+        let mut pci = PciBus::new(512 << 20, false);
+        let slots = ["a", "b"].map(|name| {
+            let dev = Arc::new(Mutex::new(TestDevice::new(IrqLine::disconnected())));
+            pci.add(name, dev, &mut pio, &mut mmio).unwrap()
+        });
+        let (a, b) = (slots[0], slots[1]);
+        assert!(pci.assign(&mut pio, &mut mmio));
+        let a_base = u64::from(cfg(&pci.host, a, 0x10, None) & !0xF);
+        // B asks for A's place: refused once, however often it is retried.
+        cfg(&pci.host, b, 0x10, Some(a_base as u32));
+        pci.apply_changes(&mut pio, &mut mmio);
+        cfg(&pci.host, b, 0x04, Some(0x0007));
+        pci.apply_changes(&mut pio, &mut mmio);
+        assert_eq!(pci.refused(), 1);
+        // A moves away: B now decodes where it asked to be.
+        cfg(&pci.host, a, 0x10, Some(0xD800_0000));
+        pci.apply_changes(&mut pio, &mut mmio);
+        let mut word = [0u8; 4];
+        assert!(mmio.read(0xD800_0000 + regs::MAGIC, &mut word).is_some());
+        assert!(mmio.read(a_base + regs::MAGIC, &mut word).is_some());
+        assert_eq!(u32::from_le_bytes(word), TESTDEV_MAGIC);
+        assert_eq!(pci.refused(), 1);
+        let b_mem = pci
+            .bar_ids(b)
+            .into_iter()
+            .find(|(kind, _)| *kind != BarKind::Io);
+        let (_, b_id) = b_mem.unwrap();
+        assert_eq!(mmio.range_of(b_id).map(|r| r.0), Some(a_base));
     }
 }
