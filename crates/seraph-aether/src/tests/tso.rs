@@ -214,3 +214,54 @@ fn context_parse_reads_the_segmentation_fields() {
         (0xA_BCDE, 0x27, 54, 1460)
     );
 }
+
+#[test]
+fn ipv6_tcp_tso_fixes_the_payload_length_and_checksum() {
+    let mut rig = ready();
+    let src = [0x20u8, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let mut dst = src;
+    dst[15] = 2;
+    let mut f = vec![0xFF; 6];
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02, 0x86, 0xDD]);
+    f.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, 64]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    let mut seed = src.to_vec();
+    seed.extend_from_slice(&dst);
+    seed.extend_from_slice(&[0, 6]);
+    let mut tcp = tcp_header(1000, 0x18);
+    tcp[16..18].copy_from_slice(&fold(&seed).to_be_bytes());
+    f.extend_from_slice(&tcp);
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i % 241) as u8).collect();
+    f.extend_from_slice(&payload);
+    // Context: IP from 14 (no IP checksum), TCP from 54 into 70; TSE|TCP.
+    let i = rig.tx_tail;
+    rig.tx_desc(&[], 0x20, false);
+    let mut d = [14u8, 0, 0, 0, 54, 70, 0, 0, 0, 0, 0, 0, 0, 74, 0, 0];
+    d[8..12].copy_from_slice(&(3000u32 | (0x25 << 24)).to_le_bytes());
+    d[14..16].copy_from_slice(&1400u16.to_le_bytes());
+    rig.dma.write(TX_RING + 16 * i, &d).unwrap();
+    let i = rig.tx_tail;
+    rig.tx_desc(&f, 0x2D, false);
+    let dw2 = (f.len() as u32) | (1 << 20) | (0x2D << 24);
+    rig.dma
+        .write(TX_RING + 16 * i + 8, &dw2.to_le_bytes())
+        .unwrap();
+    rig.dma.write(TX_RING + 16 * i + 13, &[0x02]).unwrap(); // TXSM only
+    rig.w(regs::TDT, rig.tx_tail as u32);
+    let out = rig.out.frames.lock().unwrap().clone();
+    assert_eq!(out.len(), 3);
+    for (i, s) in out.iter().enumerate() {
+        let chunk = if i == 2 { 200 } else { 1400 };
+        assert_eq!(usize::from(u16::from_be_bytes([s[18], s[19]])), 20 + chunk);
+        assert_eq!(s[20..54], f[20..54], "addresses untouched");
+        let mut pseudo = src.to_vec();
+        pseudo.extend_from_slice(&dst);
+        pseudo.extend_from_slice(&((20 + chunk) as u32).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, 6]);
+        pseudo.extend_from_slice(&s[54..]);
+        assert_eq!(fold(&pseudo), 0xFFFF, "TCP checksum of {i}");
+        let seq = u32::from_be_bytes([s[58], s[59], s[60], s[61]]);
+        assert_eq!(seq, 1000 + 1400 * i as u32);
+    }
+}
