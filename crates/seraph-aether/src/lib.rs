@@ -122,7 +122,9 @@ pub struct AetherCounters {
     pub tx_frames: u64,
     /// Frames the backend refused (full or closed).
     pub tx_backend_drops: u64,
-    /// Transmit ring faults (bad length, head/tail, address outside RAM, frame over 16 KiB); each halts the ring.
+    /// Transmit ring faults (bad length, head/tail, address outside RAM,
+    /// frame over 16 KiB, bad TSO frame: MSS 0, HDRLEN beyond the data,
+    /// payload over 64 KiB); each halts the ring.
     pub tx_ring_errors: u64,
 }
 
