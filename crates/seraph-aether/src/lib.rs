@@ -386,7 +386,6 @@ impl PciDevice for Aether {
     }
 
     fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
-        self.resume_tx();
         for (dw, in_dw, in_buf, n) in split_dwords(offset, data.len()) {
             let mask = byte_mask(in_dw, n);
             let bytes = self.read_dword(bar, dw, mask).to_le_bytes();

@@ -4,6 +4,7 @@
 //! sequence number and flags and checksums are fixed per segment, as the
 //! 8254x manual describes for the TCP/IP context and TSE data descriptors.
 
+use crate::MAX_FRAME;
 use crate::tx::TxContext;
 
 /// TUCMD: the packet is TCP (clear: UDP).
@@ -31,6 +32,8 @@ pub(crate) enum TsoError {
     ShortFrame,
     /// The payload (or PAYLEN) is over [`MAX_TSO_PAYLOAD`].
     PayloadTooLong,
+    /// HDRLEN plus MSS makes a segment over [`MAX_FRAME`].
+    SegmentTooLong,
 }
 
 /// The folded 16-bit ones' complement sum of big-endian words of `data`
@@ -103,6 +106,9 @@ pub(crate) fn check(data: &[u8], ctx: &TxContext) -> Result<usize, TsoError> {
         .ok_or(TsoError::ShortFrame)?;
     if payload > MAX_TSO_PAYLOAD {
         return Err(TsoError::PayloadTooLong);
+    }
+    if ctx.hdrlen.saturating_add(ctx.mss.min(payload)) > MAX_FRAME {
+        return Err(TsoError::SegmentTooLong);
     }
     Ok(payload.div_ceil(ctx.mss).max(1))
 }

@@ -5,7 +5,8 @@
 //!
 //! Work per call is bounded: after [`TX_FRAME_BUDGET`] frames or
 //! [`TX_BYTE_BUDGET`] bytes the rest of the ring waits for the next
-//! deadline (due at once) or register access.
+//! deadline (due at once) or register write (reads keep no side effect
+//! beyond their own register's).
 
 use crate::registers::{
     BPTC, DELAY_UNIT_NS, GOTCL, GPTC, MPTC, PTC64, TOTL, TPT, TSCTC, TSCTFC, size_bin,

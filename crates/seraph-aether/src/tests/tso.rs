@@ -203,6 +203,17 @@ fn a_payload_over_64_kib_stops_the_ring() {
 }
 
 #[test]
+fn segments_over_16_kib_stop_the_ring() {
+    let rig = bad(30_000, 54, 20_000, 30_000);
+    assert!(rig.out.frames.lock().unwrap().is_empty());
+    assert_eq!(rig.card.counters().tx_ring_errors, 1);
+    // A large MSS is fine while the payload keeps segments small.
+    let rig = bad(3000, 54, 20_000, 3000);
+    assert_eq!(rig.out.frames.lock().unwrap().len(), 1);
+    assert_eq!(rig.card.counters().tx_ring_errors, 0);
+}
+
+#[test]
 fn context_parse_reads_the_segmentation_fields() {
     let mut raw = [0u8; 16];
     raw[8..12].copy_from_slice(&(0x0A_BCDEu32 | (0x27 << 24)).to_le_bytes());
