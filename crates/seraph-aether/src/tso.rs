@@ -14,6 +14,10 @@ pub(crate) const TUCMD_IP: u8 = 1 << 1;
 /// The largest TSO payload accepted. PAYLEN is 20 bits wide, but Linux
 /// never sends more than 64 KiB in one TSO frame; more stops the ring.
 pub(crate) const MAX_TSO_PAYLOAD: usize = 64 * 1024;
+/// Most segments one TSO frame may make: a 64 KiB payload at Linux's
+/// smallest MSS (48, `tcp_min_snd_mss`) makes 1366, so a tinier MSS is a
+/// guest asking the card to send tens of thousands of frames in one step.
+pub(crate) const MAX_TSO_SEGMENTS: usize = 2048;
 /// Packet options: insert the IP checksum.
 pub(crate) const POPTS_IXSM: u8 = 1 << 0;
 /// Packet options: insert the TCP/UDP checksum.
@@ -34,6 +38,8 @@ pub(crate) enum TsoError {
     PayloadTooLong,
     /// HDRLEN plus MSS makes a segment over [`MAX_FRAME`].
     SegmentTooLong,
+    /// The MSS would cut the payload into more than [`MAX_TSO_SEGMENTS`].
+    TooManySegments,
 }
 
 /// The folded 16-bit ones' complement sum of big-endian words of `data`
@@ -110,7 +116,11 @@ pub(crate) fn check(data: &[u8], ctx: &TxContext) -> Result<usize, TsoError> {
     if ctx.hdrlen.saturating_add(ctx.mss.min(payload)) > MAX_FRAME {
         return Err(TsoError::SegmentTooLong);
     }
-    Ok(payload.div_ceil(ctx.mss).max(1))
+    let segments = payload.div_ceil(ctx.mss).max(1);
+    if segments > MAX_TSO_SEGMENTS {
+        return Err(TsoError::TooManySegments);
+    }
+    Ok(segments)
 }
 
 /// Splits `data` into segments (see the module docs), handing each to

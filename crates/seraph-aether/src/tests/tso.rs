@@ -203,6 +203,18 @@ fn a_payload_over_64_kib_stops_the_ring() {
 }
 
 #[test]
+fn a_tiny_mss_that_would_make_thousands_of_segments_stops_the_ring() {
+    let mut rig = bad(60_000, 54, 8, 60_000);
+    assert!(rig.out.frames.lock().unwrap().is_empty());
+    assert_eq!(rig.card.counters().tx_ring_errors, 1);
+    assert_eq!(rig.r(stat::TSCTFC), 1);
+    // Linux's smallest MSS over the largest payload still segments.
+    let rig = bad(60_000, 54, 48, 60_000);
+    assert_eq!(rig.out.frames.lock().unwrap().len(), 1250);
+    assert_eq!(rig.card.counters().tx_ring_errors, 0);
+}
+
+#[test]
 fn segments_over_16_kib_stop_the_ring() {
     let rig = bad(30_000, 54, 20_000, 30_000);
     assert!(rig.out.frames.lock().unwrap().is_empty());
