@@ -195,13 +195,11 @@ impl BzImageHeader {
         cmdline: &str,
         initrd: Option<&[u8]>,
     ) -> Result<LinuxLoaded, LoadError> {
-        let result = BzImage::load(
-            mem,
-            None,
-            &mut Cursor::new(bytes),
-            Some(GuestAddress(KERNEL_MIN)),
-        )
-        .map_err(LoadError::Loader)?;
+        // Loaded where the image asks (`code32_start`, checked by `parse`
+        // to lie at or above 1 MiB and to fit in RAM), and entered there.
+        let result =
+            BzImage::load(mem, None, &mut Cursor::new(bytes), None).map_err(LoadError::Loader)?;
+        let kernel_base = result.kernel_load.0;
         let mut params = boot_params::default();
         if let Some(hdr) = result.setup_header {
             params.hdr = hdr;
@@ -210,10 +208,11 @@ impl BzImageHeader {
         // The real-mode heap flags mean nothing to a protected-mode entry.
         params.hdr.loadflags &= !0x80;
         write_cmdline(mem, cmdline, (self.cmdline_size as usize).saturating_add(1))?;
+        // `cmdline_size` stays as the kernel wrote it: it is the kernel's
+        // limit, which the loader reads and does not change.
         params.hdr.cmd_line_ptr = CMDLINE as u32;
-        params.hdr.cmdline_size = cmdline.len() as u32 + 1;
 
-        let kernel_end = u64::from(self.code32_start) + self.footprint();
+        let kernel_end = kernel_base + self.footprint();
         let initrd_placement = match initrd {
             Some(data) => {
                 let size = data.len() as u64;
@@ -244,7 +243,7 @@ impl BzImageHeader {
         let entry = if self.has_64bit_entry() {
             write_page_tables(mem, &PageTableLayout::new(PAGE_TABLES, ram_size))?;
             CpuEntry::Long64(LongModeEntry {
-                rip: u64::from(self.code32_start) + STARTUP_64_OFFSET,
+                rip: kernel_base + STARTUP_64_OFFSET,
                 rsp: STACK_TOP,
                 rdi: 0,
                 rsi: BOOT_PARAMS,
@@ -256,7 +255,7 @@ impl BzImageHeader {
             })
         } else {
             CpuEntry::Protected32(ProtectedModeEntry {
-                eip: self.code32_start,
+                eip: kernel_base as u32,
                 ebx: 0,
                 esi: BOOT_PARAMS as u32,
                 esp: 0,
@@ -266,6 +265,7 @@ impl BzImageHeader {
         };
         Ok(LinuxLoaded {
             entry,
+            kernel_base,
             memory_map,
             initrd: initrd_placement,
             zero_page: BOOT_PARAMS,
@@ -278,6 +278,8 @@ impl BzImageHeader {
 pub struct LinuxLoaded {
     /// The vCPU entry state.
     pub entry: CpuEntry,
+    /// Where the protected-mode kernel was loaded (`code32_start`).
+    pub kernel_base: u64,
     /// The E820 map in the zero page.
     pub memory_map: Vec<E820Range>,
     /// The initrd, if any.

@@ -50,7 +50,7 @@ fn linux_zero_page_byte_by_byte() {
     put(0x218, &initrd_base.to_le_bytes()); // ramdisk_image
     put(0x21C, &0x2345u32.to_le_bytes()); // ramdisk_size
     put(0x228, &0x2_0000u32.to_le_bytes()); // cmd_line_ptr
-    put(0x238, &(cmdline.len() as u32 + 1).to_le_bytes()); // cmdline_size
+    // cmdline_size (0x238) is the kernel's limit: left as the image has it.
     assert_eq!(zp[hdr], want[..], "the setup header, copied and filled in");
     assert_eq!(zp[0x1E8], 5, "e820_entries");
     let e820: Vec<(u64, u64, u32)> = zp[0x2D0..0x2D0 + 5 * 20]
@@ -94,6 +94,23 @@ fn linux_32bit_entry_without_xlf_kernel_64() {
         read(&mem, 0xD010, 8),
         0x00CF_9B00_0000_FFFFu64.to_le_bytes()
     );
+}
+
+#[test]
+fn a_kernel_asking_for_2_mib_is_loaded_and_entered_there() {
+    let mut image = seraph_guests::LINUX_CHECK_BZIMAGE.to_vec();
+    image[0x214..0x218].copy_from_slice(&0x20_0000u32.to_le_bytes()); // code32_start
+    let setup = (usize::from(image[0x1F1]) + 1) * 512;
+    let mem = create_guest_memory(64 * MIB).unwrap();
+    let loaded = load_kernel(&mem, &image, &request(64 * MIB, "", None, None)).unwrap();
+    let CpuEntry::Long64(e) = loaded.entry else {
+        panic!("{:?}", loaded.entry);
+    };
+    assert_eq!(e.rip, 0x20_0200);
+    assert_eq!(loaded.kernel.base, 0x20_0000);
+    assert_eq!(read(&mem, 0x20_0000, 64), image[setup..setup + 64]);
+    // The zero page tells the kernel where it is.
+    assert_eq!(u32_at(&read(&mem, 0xE000 + 0x214, 4), 0), 0x20_0000);
 }
 
 #[test]

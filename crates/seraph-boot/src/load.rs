@@ -120,7 +120,7 @@ pub fn load_kernel(
                 plan: None,
                 memory_map: loaded.memory_map,
                 kernel: Placement {
-                    base: u64::from(header.code32_start),
+                    base: loaded.kernel_base,
                     size: header.footprint(),
                 },
                 initrd: loaded.initrd,
