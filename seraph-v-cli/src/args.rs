@@ -282,7 +282,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .and_then(|w| w.checked_add(parse(fraction).ok()?))
         .and_then(|v| v.checked_mul(unit_ns))
         .ok_or_else(too_long)?;
-    let whole_ms = scaled % (scale * 1_000_000) == 0;
+    // With 33 or more fraction digits `scale * 10^6` overflows; no nonzero
+    // value that fits is then a whole number of milliseconds.
+    let whole_ms = scale
+        .checked_mul(1_000_000)
+        .is_some_and(|ms| scaled % ms == 0);
     let ns = scaled / scale;
     if scaled == 0 {
         return Err("the duration must be more than 0".into());
@@ -391,5 +395,11 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert!(parse_duration(&format!("1.{}1", "0".repeat(60))).is_err());
+        // 33-38 fraction digits: the scale fits, the millisecond check must not overflow.
+        for digits in 33..=38 {
+            let tiny = format!("0.{}1", "0".repeat(digits - 1));
+            assert!(parse_duration(&tiny).is_err(), "{tiny}");
+            assert!(parse_duration(&format!("1{tiny}")).is_err(), "1{tiny}");
+        }
     }
 }
