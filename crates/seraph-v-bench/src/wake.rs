@@ -163,7 +163,9 @@ mod tests {
     #[test]
     fn cat_is_measured_like_a_guest() -> Result<(), BenchError> {
         let Some(cat) = crate::spawn::find_in_path("cat") else {
-            return Ok(());
+            return Err(BenchError::Setup(
+                "cat (coreutils) is not on PATH: it is the wake-up floor".into(),
+            ));
         };
         let plan = WakePlan {
             bytes: 5,
