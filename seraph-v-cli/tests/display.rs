@@ -131,7 +131,6 @@ fn with_a_display_an_idle_guest_stays_up_until_stopped() {
     }
     let dir = TempDir::new();
     let guest = write_guest(&dir, "idle.elf", seraph_guests::IDLE_LOOP);
-    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
         .current_dir(dir.path(""))
         .args([
@@ -150,5 +149,4 @@ fn with_a_display_an_idle_guest_stays_up_until_stopped() {
     // up until the timeout.
     assert_eq!(out.status.code(), Some(124), "{err}");
     assert!(err.contains("timeout after 2.000s"), "{err}");
-    assert!(started.elapsed() >= Duration::from_secs(2));
 }

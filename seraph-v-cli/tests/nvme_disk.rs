@@ -11,7 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TempDir, kvm_available, seraph_v, stderr, stdout, write_guest};
 
@@ -215,7 +215,6 @@ fn sigkill_mid_stream_loses_no_flushed_write_and_a_second_writer_is_refused() {
     let img = image(&dir, "stream.img");
     let (mut child, lines) = start_stream(&dir, &img);
     let mut flushed = Vec::new();
-    let started = Instant::now();
     let mut second_checked = false;
     while flushed.len() < 200 {
         let line = lines
@@ -244,7 +243,6 @@ fn sigkill_mid_stream_loses_no_flushed_write_and_a_second_writer_is_refused() {
             );
             second_checked = true;
         }
-        assert!(started.elapsed() < Duration::from_secs(60));
     }
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
