@@ -78,18 +78,3 @@ impl Bench {
         if self.quick { quick } else { full }
     }
 }
-
-/// True if `seraph-v --help` lists `flag` (a feature the CLI may not have yet).
-pub fn seraph_v_has_flag(paths: &Paths, flag: &str) -> bool {
-    std::process::Command::new(&paths.seraph_v)
-        .arg("--help")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
-                .any(|word| word == flag)
-        })
-        .unwrap_or(false)
-}

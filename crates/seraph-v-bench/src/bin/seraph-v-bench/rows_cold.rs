@@ -8,7 +8,7 @@ use seraph_v_bench::spawn::{ChildRun, Invocation, exit_memory, time_child};
 use seraph_v_bench::summary::ratio;
 use seraph_v_bench::{BenchError, Goal};
 
-use crate::bench::{Bench, Paths, seraph_v_has_flag};
+use crate::bench::{Bench, Paths};
 use crate::{MIB, Measure, Only};
 
 impl Bench {
@@ -54,19 +54,11 @@ impl Bench {
         } else {
             None
         };
-        // Issue #17: seraph-v on QEMU's own PVH file, when the CLI boots PVH.
-        let pvh = if only.contains(&Measure::Peers) && seraph_v_has_flag(paths, "--boot") {
-            Some(peers::seraph_v_pvh(&paths.seraph_v, &paths.pvh))
-        } else {
-            if only.contains(&Measure::Peers) {
-                self.report.notes.push(
-                    "peers: seraph-v has no --boot yet, so it runs the Seraph build of the guest \
-                     (bench_hello) and QEMU the PVH build (bench_pvh): the same work, two files"
-                        .into(),
-                );
-            }
-            None
-        };
+        // Issue #17: seraph-v on QEMU's own PVH file (the workspace's
+        // seraph-v always has --boot).
+        let pvh = only
+            .contains(&Measure::Peers)
+            .then(|| peers::seraph_v_pvh(&paths.seraph_v, &paths.pvh));
         if !paths.seraph_v.is_file() {
             self.report.skipped.push(format!(
                 "3 cold / 4 peers / 5 rss: {} missing: run `cargo build --release -p seraph-v-cli`",

@@ -13,7 +13,7 @@ use seraph_v_bench::summary::ratio;
 use seraph_v_bench::ws::Viewer;
 use seraph_v_bench::{BenchError, Goal};
 
-use crate::bench::{Bench, Paths, seraph_v_has_flag};
+use crate::bench::{Bench, Paths};
 
 const GROUP: &str = "10 display: full redraw";
 
@@ -115,14 +115,6 @@ fn redraw_once(paths: &Paths, frames: u64, display: bool) -> Result<RedrawRun, B
 impl Bench {
     /// Redraws with the display off and on (a viewer connected), interleaved.
     pub fn display(&mut self, paths: &Paths) -> Result<(), BenchError> {
-        if !seraph_v_has_flag(paths, "--display") {
-            self.skip(
-                "10 display: not measured: `--display web` is not wired into the seraph-v CLI \
-                 (no --display in seraph-v --help)"
-                    .into(),
-            );
-            return Ok(());
-        }
         // A full 1024x768 redraw is 393216 stores: about 0.5 s of guest
         // time on this nested machine, far less on hardware.
         let frames = if self.quick { 2 } else { 4 };
