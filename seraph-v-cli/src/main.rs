@@ -236,6 +236,8 @@ fn run() -> Result<i32, Failure> {
         screenshot.as_deref(),
         args.net_capture.as_deref(),
     )?;
+    let new_outputs =
+        paths::NewOutputs::of(serial_path.into_iter().chain(args.net_capture.as_deref()));
     let hypervisor = seraph_vmm::host_hypervisor().map_err(|e| Failure::from(VmmError::from(e)))?;
     #[cfg(unix)]
     let raw_terminal = (config.stdin.is_some()).then(terminal::RawTerminal::enter);
@@ -253,6 +255,7 @@ fn run() -> Result<i32, Failure> {
         )?),
         None => None,
     };
+    new_outputs.keep();
     let report = machine.run()?;
     #[cfg(unix)]
     drop(raw_terminal);

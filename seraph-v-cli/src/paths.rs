@@ -138,3 +138,36 @@ pub fn check_no_clobber(
     }
     Ok(())
 }
+
+/// Output files the run is about to create (those not there yet), removed
+/// again when dropped before [`NewOutputs::keep`]: a run that fails while
+/// the machine is being built (a disk already locked, a port in use) leaves
+/// no empty serial log or header-only capture behind.
+pub struct NewOutputs(Vec<PathBuf>);
+
+impl NewOutputs {
+    /// Notes which of `paths` do not exist yet.
+    pub fn of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Self {
+        Self(
+            paths
+                .into_iter()
+                .filter(|p| std::fs::symlink_metadata(p).is_err())
+                .map(Path::to_path_buf)
+                .collect(),
+        )
+    }
+
+    /// The machine is up: the files are the run's outputs from now on.
+    pub fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for NewOutputs {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
