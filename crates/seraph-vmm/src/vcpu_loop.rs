@@ -170,7 +170,9 @@ impl<V: Vcpu> Loop<'_, '_, V> {
                     Ok(None)
                 }
                 VmExit::MmioWrite { addr, data } => {
-                    mmio_write(self.cx, addr, data);
+                    if mmio_write(self.cx, addr, data) {
+                        self.hlt.reset();
+                    }
                     Ok(None)
                 }
                 VmExit::Hypercall(call) => {
@@ -529,7 +531,9 @@ fn mmio_read(cx: &mut LoopContext<'_>, addr: u64, data: &mut [u8]) {
     cx.devices.touched(BusKind::Mmio, device, false);
 }
 
-fn mmio_write(cx: &mut LoopContext<'_>, addr: u64, data: &[u8]) {
+/// Performs an MMIO write; true if it was the guest's own work (see
+/// [`Devices::mmio_write_is_work`]).
+fn mmio_write(cx: &mut LoopContext<'_>, addr: u64, data: &[u8]) -> bool {
     let device = cx.devices.mmio.write(addr, data);
     if device.is_none() && cx.config.debug {
         crate::debug_line!(
@@ -539,6 +543,7 @@ fn mmio_write(cx: &mut LoopContext<'_>, addr: u64, data: &[u8]) {
     }
     cx.tally.access(BusKind::Mmio, device);
     cx.devices.touched(BusKind::Mmio, device, true);
+    cx.devices.mmio_write_is_work(device)
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ pub struct Devices {
     pio_hints: Vec<AccessHints>,
     mmio_hints: Vec<AccessHints>,
     pci_host_id: DeviceIndex,
+    lapic_id: DeviceIndex,
     /// Something may have changed the interrupt state since the last poll.
     dirty: bool,
 }
@@ -211,6 +212,7 @@ impl Devices {
             pio_hints: Vec::new(),
             mmio_hints: Vec::new(),
             pci_host_id: DeviceIndex(usize::MAX),
+            lapic_id: DeviceIndex(usize::MAX),
             dirty: true,
         };
         let read_sensitive = AccessHints {
@@ -255,7 +257,7 @@ impl Devices {
             host,
             AccessHints::PLAIN,
         )?;
-        devices.add_mmio(
+        devices.lapic_id = devices.add_mmio(
             "lapic",
             LAPIC_BASE,
             LAPIC_SIZE,
@@ -418,6 +420,14 @@ impl Devices {
         if write && bus == BusKind::Pio && device == self.pci_host_id && self.pci.has_changes() {
             self.pci.apply_changes(&mut self.pio, &mut self.mmio);
         }
+    }
+
+    /// True if an MMIO write to `device` is the guest's own work (a device
+    /// register, a doorbell), not interrupt housekeeping (the local APIC's
+    /// EOI and timer): such a write ends a run of idle HLTs, as port
+    /// output does.
+    pub fn mmio_write_is_work(&self, device: Option<DeviceIndex>) -> bool {
+        device.is_some_and(|d| d != self.lapic_id)
     }
 
     /// Notes an event after which the interrupt state must be looked at
