@@ -194,15 +194,19 @@ impl LineSink for InterruptRouter {
             return;
         }
         let bit = 1u64 << line;
+        // A rise is noted in `rose` before the level is published, so a
+        // `take` between the two sees it as a level change or not at all,
+        // never as a second edge. (Each line has one writer: its device,
+        // or the `SharedLine` mutex.)
+        if high && self.levels.load(Ordering::Acquire) & bit == 0 {
+            self.rose.fetch_or(bit, Ordering::AcqRel);
+        }
         let before = if high {
             self.levels.fetch_or(bit, Ordering::AcqRel)
         } else {
             self.levels.fetch_and(!bit, Ordering::AcqRel)
         };
         if (before & bit != 0) != high {
-            if high {
-                self.rose.fetch_or(bit, Ordering::AcqRel);
-            }
             self.changed();
         }
     }
