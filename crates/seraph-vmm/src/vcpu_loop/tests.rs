@@ -225,6 +225,28 @@ fn hypercalls_are_answered_and_unknown_numbers_fail() {
 }
 
 #[test]
+fn device_mmio_writes_are_work_and_lapic_writes_are_not() {
+    let mut devices = devices();
+    let lapic = devices
+        .mmio
+        .device_index(seraph_memory::layout::LAPIC_BASE + 0xB0);
+    assert!(lapic.is_some());
+    assert!(!devices.mmio_write_is_work(lapic));
+    assert!(!devices.mmio_write_is_work(None));
+    let dev = Arc::new(std::sync::Mutex::new(seraph_pci::testdev::TestDevice::new(
+        seraph_irq::IrqLine::disconnected(),
+    )));
+    let Devices { pio, mmio, pci, .. } = &mut devices;
+    pci.add("testdev", dev, pio, mmio).unwrap();
+    pci.assign(pio, mmio);
+    let bar = devices
+        .mmio
+        .device_index(seraph_memory::layout::PCI_MMIO_BASE);
+    assert!(bar.is_some());
+    assert!(devices.mmio_write_is_work(bar));
+}
+
+#[test]
 fn halts_end_dead_or_idle_by_the_policy() {
     let mut devices = devices();
     let mut vcpu = FakeVcpu::new(vec![Step::Halt {
@@ -338,21 +360,25 @@ fn a_pause_while_paused_is_answered_and_tasks_after_the_end_hear_gone() {
     let mut devices = devices();
     let (handle, port, events) = control::channel(Arc::new(Wake::default()), true);
     let mut vcpu = FakeVcpu::new(vec![Step::Call(1, [9, 0, 0, 0])]);
-    let controller = std::thread::spawn(move || {
+    let (done, results) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let held = events.recv().unwrap();
         // gdb's Ctrl-C while the vCPU is already held: it hears "paused".
         handle.pause();
         let again = events.recv().unwrap();
         handle.resume();
         let end = events.recv().unwrap();
-        // The run is over: a request is dropped, not left waiting.
+        // The run is over: a request is refused, not left waiting.
         let late = handle.with_vcpu(|p| p.vcpu.regs().unwrap().rip);
-        (held, again, end, late)
+        let _ = done.send((held, again, end, late));
     });
     let outcome = run_script(&mut vcpu, MachineConfig::quiet(), Some(&port), &mut devices);
-    // Drop the loop's end so a request sent after the run finds no receiver.
+    // The loop's end of the channel stays alive: only the run's closing of
+    // the port can answer the late request.
+    let (held, again, end, late) = results
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a request after the run's end must not wait");
     drop(port);
-    let (held, again, end, late) = controller.join().unwrap();
     assert!(matches!(held, VcpuEvent::Paused { .. }));
     assert!(matches!(again, VcpuEvent::Paused { .. }));
     assert_eq!(end, VcpuEvent::Exited(9));
