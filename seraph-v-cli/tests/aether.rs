@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use aether_support::*;
-use common::{TempDir, kvm_available, write_guest};
+use common::{TempDir, kvm_available, wait_bounded, write_guest};
 
 #[test]
 fn two_seraph_v_processes_exchange_1000_frames_and_the_pcap_shows_them() {

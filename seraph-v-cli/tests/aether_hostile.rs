@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aether_support::*;
-use common::{TempDir, assert_one_line_error, kvm_available, seraph_v, write_guest};
+use common::{TempDir, assert_one_line_error, kvm_available, seraph_v, wait_bounded, write_guest};
 
 #[test]
 fn a_hostile_peer_floods_and_sends_garbage_and_the_guest_still_echoes_every_frame() {

@@ -8,55 +8,45 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, kvm_available, write_guest};
-use seraph_display::testing::{canvas_rect, close_enough, launch, open_page, pixel};
+use common::{TempDir, command, first_stderr_line, kvm_available, line_receiver, write_guest};
+use seraph_display::testing::{canvas_rect, chromium_path, close_enough, launch, open_page, pixel};
 
 #[test]
 fn the_page_shows_the_guest_and_types_into_it() {
     if !kvm_available("display_real_guest") {
         return;
     }
+    // Chromium is checked before the VM starts: a missing one orphans no VM.
+    chromium_path();
     let dir = TempDir::new();
     let guest = write_guest(&dir, "kbd.elf", seraph_guests::DISPLAY_KBD);
-    let mut vm = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .current_dir(dir.path(""))
-        .args([
+    let mut vm = command(
+        &dir,
+        &[
             guest.to_str().unwrap(),
             "--display",
             "web",
             "--no-screenshot",
             "--timeout",
             "120s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(vm.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (line, mut err) = first_stderr_line(&mut vm);
     let url = line
-        .trim_end()
         .strip_prefix("seraph-v: display on ")
         .unwrap_or_else(|| panic!("expected the display URL first, got {line:?}"))
         .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     // stdout: COM1 lines, read on a thread.
-    let stdout = vm.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = line_receiver(vm.stdout.take().unwrap());
     let wait_line = |want: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -131,19 +121,19 @@ fn with_a_display_an_idle_guest_stays_up_until_stopped() {
     }
     let dir = TempDir::new();
     let guest = write_guest(&dir, "idle.elf", seraph_guests::IDLE_LOOP);
-    let out = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .current_dir(dir.path(""))
-        .args([
+    let out = command(
+        &dir,
+        &[
             guest.to_str().unwrap(),
             "--display",
             "web",
             "--no-screenshot",
             "--timeout",
             "2s",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        ],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     // Without a display this guest ends idle at once; with one it stays
     // up until the timeout.

@@ -7,10 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::BufReader;
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, Stdio};
 
-use common::{TempDir, kvm_available, write_guest};
+use common::{TempDir, command, first_stderr_line, kvm_available, write_guest};
 
 /// The gdb binary; the test fails (never skips) without it.
 fn gdb() -> Command {
@@ -31,6 +32,41 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts seraph-v on `kernel` held at its first instruction (`-S`) for a
+/// gdb on `port`, with serial output off and `timeout` as the bound; waits
+/// for "waiting for gdb" on stderr and returns the VM and the rest of its
+/// stderr.
+fn spawn_gdb_target(
+    dir: &TempDir,
+    kernel: &Path,
+    port: u16,
+    timeout: &str,
+) -> (Child, BufReader<ChildStderr>) {
+    let gdb = format!("tcp:127.0.0.1:{port}");
+    let mut vm = command(
+        dir,
+        &[
+            kernel.to_str().unwrap(),
+            "--no-screenshot",
+            "--serial",
+            "none",
+            "--timeout",
+            timeout,
+            "--gdb",
+            &gdb,
+            "-S",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Wait for "waiting for gdb" before a client connects.
+    let (line, err) = first_stderr_line(&mut vm);
+    assert_eq!(line, format!("seraph-v: waiting for gdb on {gdb}"));
+    (vm, err)
+}
+
 #[test]
 fn a_gdb_session_steps_patches_and_watches_the_guest() {
     if !kvm_available("gdb_session") {
@@ -38,33 +74,10 @@ fn a_gdb_session_steps_patches_and_watches_the_guest() {
     }
     let dir = TempDir::new();
     let kernel = write_guest(&dir, "gdb_target.elf", seraph_guests::GDB_TARGET);
+    // gdb is checked before the VM starts: a missing gdb orphans no VM.
+    let mut cmd = gdb();
     let port = free_port();
-    let mut vm = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .current_dir(dir.path(""))
-        .args([
-            kernel.to_str().unwrap(),
-            "--no-screenshot",
-            "--serial",
-            "none",
-            "--timeout",
-            "120s",
-            "--gdb",
-            &format!("tcp:127.0.0.1:{port}"),
-            "-S",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for "waiting for gdb" before gdb connects.
-    let mut err = BufReader::new(vm.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert_eq!(
-        line.trim_end(),
-        format!("seraph-v: waiting for gdb on tcp:127.0.0.1:{port}")
-    );
+    let (mut vm, mut err) = spawn_gdb_target(&dir, &kernel, port, "120s");
     let script = [
         "set architecture i386:x86-64".to_owned(),
         format!("target remote 127.0.0.1:{port}"),
@@ -86,7 +99,6 @@ fn a_gdb_session_steps_patches_and_watches_the_guest() {
         "delete".into(),
         "continue".into(),
     ];
-    let mut cmd = gdb();
     cmd.args(["-batch", "-nx", kernel.to_str().unwrap()]);
     for s in &script {
         cmd.args(["-ex", s]);
@@ -127,26 +139,7 @@ fn garbage_and_a_vanishing_client_leave_the_guest_running() {
     let dir = TempDir::new();
     let kernel = write_guest(&dir, "gdb_target.elf", seraph_guests::GDB_TARGET);
     let port = free_port();
-    let mut vm = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .current_dir(dir.path(""))
-        .args([
-            kernel.to_str().unwrap(),
-            "--no-screenshot",
-            "--serial",
-            "none",
-            "--timeout",
-            "60s",
-            "--gdb",
-            &format!("tcp:127.0.0.1:{port}"),
-            "-S",
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(vm.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let (mut vm, mut err) = spawn_gdb_target(&dir, &kernel, port, "60s");
     {
         use std::io::Write;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

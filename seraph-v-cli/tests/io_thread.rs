@@ -7,14 +7,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use common::{TempDir, kvm_available, stderr, stdout, write_guest};
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-}
+use common::{TempDir, command, kvm_available, stderr, stdout, wait_bounded, write_guest};
 
 #[test]
 fn stdin_is_typed_into_com1_and_the_guest_echoes_it() {
@@ -23,19 +19,20 @@ fn stdin_is_typed_into_com1_and_the_guest_echoes_it() {
     }
     let dir = TempDir::new();
     let guest = write_guest(&dir, "echo.elf", seraph_guests::SERIAL_ECHO);
-    let mut child = binary()
-        .current_dir(dir.path(""))
-        .args([
+    let mut child = command(
+        &dir,
+        &[
             guest.to_str().unwrap(),
             "--no-screenshot",
             "--timeout",
             "60s",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     for key in [b"h", b"i", b"q"] {
         std::thread::sleep(Duration::from_millis(200));
@@ -58,31 +55,20 @@ fn a_reader_that_never_reads_does_not_stop_the_timeout() {
     let guest = write_guest(&dir, "flood.elf", seraph_guests::SERIAL_FOREVER);
     // stdout is a pipe nobody reads: before the I/O thread, the vCPU thread
     // blocked in write() once the pipe was full and --timeout never fired.
-    let mut child = binary()
-        .current_dir(dir.path(""))
-        .args([
+    let mut child = command(
+        &dir,
+        &[
             guest.to_str().unwrap(),
             "--no-screenshot",
             "--timeout",
             "2s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let Some(status) = status else {
-        let _ = child.kill();
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let Some(status) = wait_bounded(&mut child, Duration::from_secs(60)) else {
         panic!("seraph-v still running 60 s after a 2 s timeout with stdout unread");
     };
     let mut err = String::new();
@@ -98,17 +84,17 @@ fn a_serial_log_on_a_full_device_is_reported_with_73() {
     }
     let dir = TempDir::new();
     let guest = write_guest(&dir, "exit.elf", seraph_guests::TEST_KERNEL_IDENTITY);
-    let out = binary()
-        .current_dir(dir.path(""))
-        .args([
+    let out = command(
+        &dir,
+        &[
             guest.to_str().unwrap(),
             "--no-screenshot",
             "--serial",
             "file:/dev/full",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        ],
+    )
+    .output()
+    .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(73), "{err}");
     assert!(err.contains("serial log could not be written"), "{err}");

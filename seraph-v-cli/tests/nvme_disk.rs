@@ -8,12 +8,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{TempDir, kvm_available, seraph_v, stderr, stdout, write_guest};
+use common::{
+    TempDir, command, kvm_available, line_receiver, seraph_v, stderr, stdout, write_guest,
+};
 
 const IMAGE_SIZE: usize = 8 << 20;
 
@@ -29,6 +30,16 @@ fn disk_arg(path: &Path, opts: &str) -> String {
     format!("{}{opts}", path.display())
 }
 
+/// Runs `elf` with `img` as its disk (`opts` appended to the path, e.g.
+/// `,readonly`) and the `extra` arguments, without a screenshot.
+fn run_disk(dir: &TempDir, img: &Path, opts: &str, elf: &Path, extra: &[&str]) -> Output {
+    let disk = disk_arg(img, opts);
+    let mut args = vec!["--no-screenshot"];
+    args.extend_from_slice(extra);
+    args.extend(["--disk", &disk, elf.to_str().unwrap()]);
+    seraph_v(dir, &args)
+}
+
 /// The 64 KiB the driver guest writes at LBA 64.
 fn written_pattern() -> Vec<u8> {
     (0..64 * 1024usize)
@@ -36,7 +47,7 @@ fn written_pattern() -> Vec<u8> {
         .collect()
 }
 
-fn assert_ok(out: &std::process::Output, ok_line: &str) -> String {
+fn assert_ok(out: &Output, ok_line: &str) -> String {
     let text = stdout(out);
     assert_eq!(
         out.status.code(),
@@ -60,13 +71,10 @@ fn flushed_data_reaches_the_next_run_and_the_host() {
     let dir = TempDir::new();
     let img = image(&dir, "disk.img");
     let guest = write_guest(&dir, "nvme.elf", seraph_guests::NVME_DRIVER);
-    let args = [
-        "--no-screenshot",
-        "--disk",
-        &disk_arg(&img, ""),
-        guest.to_str().unwrap(),
-    ];
-    let first = assert_ok(&seraph_v(&dir, &args), seraph_guests::NVME_DRIVER_OK);
+    let first = assert_ok(
+        &run_disk(&dir, &img, "", &guest, &[]),
+        seraph_guests::NVME_DRIVER_OK,
+    );
     assert!(first.contains("nvme-driver: host pattern ok\n"), "{first}");
     assert!(first.contains("blocks of 512 bytes\n"), "{first}");
     assert!(first.contains("across a chained PRP list\n"), "{first}");
@@ -82,7 +90,10 @@ fn flushed_data_reaches_the_next_run_and_the_host() {
         written_pattern().as_slice()
     );
     assert!(bytes[512..].starts_with(b"ATLAS-RUN-1\n"));
-    let second = assert_ok(&seraph_v(&dir, &args), seraph_guests::NVME_DRIVER_OK);
+    let second = assert_ok(
+        &run_disk(&dir, &img, "", &guest, &[]),
+        seraph_guests::NVME_DRIVER_OK,
+    );
     assert!(second.contains("nvme-driver: run 2\n"), "{second}");
     assert!(std::fs::read(&img).unwrap()[512..].starts_with(b"ATLAS-RUN-2\n"));
 }
@@ -96,15 +107,7 @@ fn a_readonly_disk_is_write_protected_and_untouched() {
     let img = image(&dir, "ro.img");
     let before = std::fs::read(&img).unwrap();
     let guest = write_guest(&dir, "ro.elf", seraph_guests::NVME_DRIVER_READONLY);
-    let out = seraph_v(
-        &dir,
-        &[
-            "--no-screenshot",
-            "--disk",
-            &disk_arg(&img, ",readonly"),
-            guest.to_str().unwrap(),
-        ],
-    );
+    let out = run_disk(&dir, &img, ",readonly", &guest, &[]);
     let text = assert_ok(&out, seraph_guests::NVME_DRIVER_OK);
     assert!(
         text.contains("nvme-driver: read-only status ok\n"),
@@ -124,15 +127,7 @@ fn msix_vectors_with_4k_blocks() {
     let dir = TempDir::new();
     let img = image(&dir, "4k.img");
     let guest = write_guest(&dir, "msix.elf", seraph_guests::NVME_DRIVER_MSIX);
-    let out = seraph_v(
-        &dir,
-        &[
-            "--no-screenshot",
-            "--disk",
-            &disk_arg(&img, ",lba=4096"),
-            guest.to_str().unwrap(),
-        ],
-    );
+    let out = run_disk(&dir, &img, ",lba=4096", &guest, &[]);
     let text = assert_ok(&out, seraph_guests::NVME_DRIVER_OK);
     assert!(text.contains("blocks of 4096 bytes\n"), "{text}");
     assert!(
@@ -183,27 +178,24 @@ fn start_stream(
     img: &Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let guest = write_guest(dir, "stream.elf", seraph_guests::NVME_STREAM);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .args(["--no-screenshot", "--timeout", "60s", "--disk"])
-        .arg(disk_arg(img, ""))
-        .arg(guest)
-        .current_dir(&dir.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+    let disk = disk_arg(img, "");
+    let mut child = command(
+        dir,
+        &[
+            "--no-screenshot",
+            "--timeout",
+            "60s",
+            "--disk",
+            &disk,
+            guest.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let lines = line_receiver(child.stdout.take().unwrap());
+    (child, lines)
 }
 
 #[test]
@@ -226,15 +218,7 @@ fn sigkill_mid_stream_loses_no_flushed_write_and_a_second_writer_is_refused() {
         if !second_checked && !flushed.is_empty() {
             // While the first holds the image, a second writer is refused.
             let guest = write_guest(&dir, "nvme.elf", seraph_guests::NVME_DRIVER);
-            let out = seraph_v(
-                &dir,
-                &[
-                    "--no-screenshot",
-                    "--disk",
-                    &disk_arg(&img, ""),
-                    guest.to_str().unwrap(),
-                ],
-            );
+            let out = run_disk(&dir, &img, "", &guest, &[]);
             assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
             assert!(
                 stderr(&out).contains("in use by another process"),
@@ -273,15 +257,7 @@ fn sigkill_mid_stream_loses_no_flushed_write_and_a_second_writer_is_refused() {
     }
     // The lock went with the process: the image opens again.
     let guest = write_guest(&dir, "nvme.elf", seraph_guests::NVME_DRIVER);
-    let out = seraph_v(
-        &dir,
-        &[
-            "--no-screenshot",
-            "--disk",
-            &disk_arg(&img, ""),
-            guest.to_str().unwrap(),
-        ],
-    );
+    let out = run_disk(&dir, &img, "", &guest, &[]);
     assert_ok(&out, seraph_guests::NVME_DRIVER_OK);
 }
 
@@ -293,17 +269,7 @@ fn a_hostile_guest_gets_statuses_and_the_run_ends_cleanly() {
     let dir = TempDir::new();
     let img = image(&dir, "hostile.img");
     let guest = write_guest(&dir, "hostile.elf", seraph_guests::NVME_HOSTILE);
-    let out = seraph_v(
-        &dir,
-        &[
-            "--no-screenshot",
-            "--timeout",
-            "60s",
-            "--disk",
-            &disk_arg(&img, ""),
-            guest.to_str().unwrap(),
-        ],
-    );
+    let out = run_disk(&dir, &img, "", &guest, &["--timeout", "60s"]);
     let text = assert_ok(&out, seraph_guests::NVME_HOSTILE_OK);
     for line in [
         "nvme-hostile: bad queues refused\n",

@@ -10,9 +10,12 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TempDir, assert_one_line_error, kvm_available, seraph_v, stderr, write_guest};
+use common::{
+    TempDir, assert_one_line_error, command, kvm_available, seraph_v, stderr, wait_bounded,
+    write_guest,
+};
 
 fn mkfifo(path: &Path) {
     let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
@@ -27,21 +30,13 @@ fn is_root() -> bool {
 /// Runs seraph-v in `dir`, failing the test if it has not ended within 20 s
 /// (a blocked open() would hang forever).
 fn seraph_v_bounded(dir: &TempDir, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seraph-v"))
-        .args(args)
-        .current_dir(&dir.0)
+    let mut child = command(dir, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("seraph-v {args:?} still running after 20 s (blocked?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if wait_bounded(&mut child, Duration::from_secs(20)).is_none() {
+        panic!("seraph-v {args:?} still running after 20 s (blocked?)");
     }
     child.wait_with_output().unwrap()
 }

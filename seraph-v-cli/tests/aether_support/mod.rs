@@ -1,16 +1,16 @@
 //! Helpers shared by the Aether NIC tests: spawning seraph-v and QEMU,
-//! bounded waits, the pair guests' frame format and checks.
+//! the pair guests' frame format and checks.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::File;
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::common::{TempDir, write_guest};
+use crate::common::{TempDir, wait_bounded, write_guest};
 
 /// The VM-pair tests each run two busy VMs: one at a time on small machines.
 static HEAVY: Mutex<()> = Mutex::new(());
@@ -69,19 +69,6 @@ pub fn spawn_qemu(kernel: &Path, netdev: &str, mac: &str, out: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("qemu-system-x86_64 runs (a test dependency of the Aether NIC)")
-}
-
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 pub fn read(path: &Path) -> String {
