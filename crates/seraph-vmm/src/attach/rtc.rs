@@ -25,8 +25,8 @@ impl TimedDevice for RtcTimer {
         lock(&self.rtc).on_deadline(now_ns);
     }
 
-    fn line(&self) -> u32 {
-        RTC_IRQ
+    fn line(&self) -> Option<u32> {
+        Some(RTC_IRQ)
     }
 }
 

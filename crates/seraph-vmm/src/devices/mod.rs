@@ -385,10 +385,7 @@ impl Devices {
                 dev.config_mut().set_interrupt_line(IRQ_PCI as u8);
             }
         }
-        self.add_timed(Box::new(timed::PciTimer {
-            device,
-            line: IRQ_PCI,
-        }));
+        self.add_timed(Box::new(timed::PciTimer { device }));
         Ok(slot)
     }
 
@@ -527,7 +524,7 @@ impl Devices {
         let lapic_deadline = lock(&self.lapic).next_deadline_ns();
         self.timed
             .iter()
-            .filter(|d| self.line_can_reach_cpu(d.line()))
+            .filter(|d| d.line().is_none_or(|l| self.line_can_reach_cpu(l)))
             .filter_map(|d| d.next_deadline_ns())
             .chain(lapic_deadline)
             .min()

@@ -18,9 +18,11 @@ pub trait TimedDevice: Send {
     fn next_deadline_ns(&self) -> Option<u64>;
     /// Brings the device up to `now_ns`; it pushes its lines as needed.
     fn on_deadline(&mut self, now_ns: u64);
-    /// The controller input its timed interrupts arrive on (to tell whether
-    /// they can reach the CPU at all).
-    fn line(&self) -> u32;
+    /// The controller input its timed interrupts arrive on, to tell whether
+    /// they can reach the CPU at all; `None` if its deadlines are work the
+    /// device must do whatever its interrupt can reach (a PCI device's
+    /// leftover batch, a delayed interrupt that may go by MSI).
+    fn line(&self) -> Option<u32>;
 }
 
 /// PIT channel 0 driving its IRQ0 line with OUT0's rising edges.
@@ -41,15 +43,16 @@ impl<C: Clock + 'static> TimedDevice for PitTimer<C> {
         }
     }
 
-    fn line(&self) -> u32 {
-        self.line.line()
+    fn line(&self) -> Option<u32> {
+        Some(self.line.line())
     }
 }
 
-/// A PCI device's own deadlines (delayed interrupts), on its INTx line.
+/// A PCI device's own deadlines (delayed interrupts, leftover work). They
+/// are never judged by the INTx line: a device using MSI-X with IRQ11
+/// masked still has work due.
 pub(crate) struct PciTimer {
     pub(crate) device: Arc<Mutex<dyn PciDevice>>,
-    pub(crate) line: u32,
 }
 
 impl TimedDevice for PciTimer {
@@ -61,7 +64,7 @@ impl TimedDevice for PciTimer {
         lock(&self.device).on_deadline(now_ns);
     }
 
-    fn line(&self) -> u32 {
-        self.line
+    fn line(&self) -> Option<u32> {
+        None
     }
 }
