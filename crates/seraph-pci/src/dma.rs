@@ -31,36 +31,10 @@ impl GuestDma {
         Self { mem }
     }
 
-    /// True if `addr..addr + len` is entirely backed by guest memory.
+    /// True if `addr..addr + len` is entirely backed by guest memory (it
+    /// may span adjacent regions, not holes).
     pub fn contains(&self, addr: u64, len: usize) -> bool {
-        if len == 0 {
-            return true;
-        }
-        let Some(last) = addr.checked_add(len as u64 - 1) else {
-            return false;
-        };
-        // Walk the regions: a range may span two adjacent regions.
-        let mut at = addr;
-        while at <= last {
-            let Some(region_end) = self.region_end(at) else {
-                return false;
-            };
-            if region_end >= last {
-                return true;
-            }
-            at = region_end + 1;
-        }
-        true
-    }
-
-    /// The last address of the region holding `addr`.
-    fn region_end(&self, addr: u64) -> Option<u64> {
-        use vm_memory::{Address, GuestMemoryRegion};
-        self.mem.iter().find_map(|r| {
-            let start = r.start_addr().raw_value();
-            let end = start.checked_add(r.len())?.checked_sub(1)?;
-            (start <= addr && addr <= end).then_some(end)
-        })
+        len == 0 || self.mem.check_range(GuestAddress(addr), len)
     }
 
     /// Reads guest memory at `addr` into `buf`, all or nothing.

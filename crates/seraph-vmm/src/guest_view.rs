@@ -33,10 +33,7 @@ pub fn read_guest(
 /// True if guest-physical `addr..addr + len` is backed by guest memory.
 pub fn physically_backed(mem: &GuestMemoryMmap, addr: u64, len: usize) -> bool {
     use vm_memory::GuestMemoryBackend;
-    let Some(last) = addr.checked_add(len.saturating_sub(1) as u64) else {
-        return false;
-    };
-    mem.address_in_range(GuestAddress(addr)) && mem.address_in_range(GuestAddress(last))
+    mem.check_range(GuestAddress(addr), len.max(1))
 }
 
 /// The machine as the hypercall dispatcher sees it.
