@@ -143,7 +143,7 @@ impl PciBus {
             (PCI_MMIO_BASE, PCI_MMIO_SIZE),
             (PCI_IO_BASE, PCI_IO_SIZE),
         );
-        let slots: Vec<u8> = self.bars.iter().map(|b| b.slot).collect();
+        let slots: std::collections::BTreeSet<u8> = self.bars.iter().map(|b| b.slot).collect();
         for slot in slots {
             self.remap(slot, pio, mmio);
         }
@@ -156,17 +156,17 @@ impl PciBus {
         if changes.is_empty() {
             return;
         }
-        for change in &changes {
-            self.remap(change.slot, pio, mmio);
+        let changed: std::collections::BTreeSet<u8> = changes.iter().map(|c| c.slot).collect();
+        for &slot in &changed {
+            self.remap(slot, pio, mmio);
         }
         // A BAR refused because another was in its way may fit now.
-        let mut waiting: Vec<u8> = self
+        let waiting: std::collections::BTreeSet<u8> = self
             .bars
             .iter()
             .filter(|b| b.refused_at.is_some())
             .map(|b| b.slot)
             .collect();
-        waiting.dedup();
         for slot in waiting {
             self.remap(slot, pio, mmio);
         }
