@@ -156,12 +156,9 @@ impl Framer {
         }
         match self.sanitize() {
             Some(body) => {
-                if body == b"QStartNoAckMode" {
-                    out.push(Frame::Forward(packet(&body)));
-                    self.no_ack = true;
-                } else {
-                    out.push(Frame::Forward(packet(&body)));
-                }
+                // Acks stop after this packet's own `+`.
+                self.no_ack |= body == b"QStartNoAckMode";
+                out.push(Frame::Forward(packet(&body)));
             }
             None => out.push(self.error_reply(EINVAL)),
         }

@@ -61,11 +61,6 @@ impl Msix {
         }
     }
 
-    /// Number of vectors.
-    pub fn vectors(&self) -> usize {
-        self.table.len()
-    }
-
     fn control(config: &ConfigSpace, cap: Option<u16>) -> u16 {
         let Some(cap) = cap else {
             return 0;
@@ -84,18 +79,6 @@ impl Msix {
 
     fn function_masked(&self, config: &ConfigSpace) -> bool {
         Self::control(config, self.cap_offset) & CTRL_MASK != 0
-    }
-
-    /// True if configuration space bytes `offset..offset + len` touch the
-    /// capability's Message Control.
-    pub fn touches_control(&self, offset: u16, len: usize) -> bool {
-        let start = u32::from(offset);
-        let end = start + len as u32;
-        let Some(cap) = self.cap_offset else {
-            return false;
-        };
-        let ctrl = u32::from(cap) + 2;
-        start < ctrl + 2 && ctrl < end
     }
 
     /// Signals `vector`, or records it pending while masked. Vectors past
@@ -171,13 +154,5 @@ impl Msix {
             let set = self.pending.get(first + bit).copied().unwrap_or(false);
             acc | u32::from(set) << bit
         })
-    }
-
-    /// Masks every vector and clears pending bits (function reset).
-    pub fn reset(&mut self) {
-        for e in &mut self.table {
-            *e = [0, 0, 0, VECTOR_MASKED];
-        }
-        self.pending.fill(false);
     }
 }
