@@ -3,7 +3,8 @@
 # gcc/binutils (the guest kernels), gdb (the GDB stub test), chromium (the
 # live display test), qemu-system-x86 (the reference-device tests and the
 # bench peer), tcpdump (pcap checks), iproute2 and iputils-ping (the TAP
-# test's network namespace). .ci/run calls it; run it once by hand too.
+# test's network namespace), util-linux (unshare; prlimit for the
+# address-space-limit test). .ci/run calls it; run it once by hand too.
 # Already-installed tools are left alone; without root it only checks.
 set -eu
 
@@ -23,6 +24,7 @@ check tcpdump tcpdump
 check ip iproute2
 check ping iputils-ping
 check unshare util-linux
+check prlimit util-linux
 
 if [ -z "$need" ]; then
     echo "setup: all tools present"

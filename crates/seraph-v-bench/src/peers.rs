@@ -9,8 +9,7 @@ use crate::spawn::{Invocation, find_in_path};
 pub const QEMU: &str = "qemu-system-x86_64";
 
 /// How to get QEMU when it is missing.
-pub const QEMU_HINT: &str =
-    "install it with scripts/install-bench-peers.sh (Debian package qemu-system-x86)";
+pub const QEMU_HINT: &str = "install it with scripts/setup.sh (Debian package qemu-system-x86)";
 
 /// QEMU's arguments for the PC guests (the `pc.h` runtime, PVH entry):
 /// `-M pc` with KVM, no display and no default devices, COM1 on stdio,

@@ -67,7 +67,7 @@ pub type Only = BTreeSet<Measure>;
                   4 peers (QEMU microvm), 5 rss (VMM memory), 6 shot (screenshots), \
                   7 wake (stdin to guest interrupt), 8 net (VM pair over dgram), \
                   9 disk (NVMe), 10 display (web display cost). QEMU columns need \
-                  scripts/install-bench-peers.sh."
+                  qemu-system-x86_64: scripts/setup.sh installs it."
 )]
 struct Options {
     /// Fewer repetitions (a smoke run, not for the record).
