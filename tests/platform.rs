@@ -35,6 +35,9 @@ fn pci_test_device_is_enumerated_moved_and_interrupts() {
     assert!(serial.contains("pci-testdev: bar moved"), "{serial}");
     assert!(serial.ends_with(seraph_guests::PCI_TESTDEV_OK), "{serial}");
     assert_eq!(report.stats.interrupts.get(&0x2b), Some(&1), "IRQ11 once");
+    // The guest's try to put the BAR over RAM was refused, and --stats says so.
+    assert!(report.stats.refused_bars >= 1, "{}", report.stats);
+    assert!(report.stats.to_string().contains("PCI BAR placements"));
 }
 
 #[test]

@@ -246,7 +246,10 @@ impl<H: Hypervisor> Machine<H> {
         }
         // A stop asked for this run (or racing its end) must not end the next.
         self.stop.clear();
-        let stats = tally.into_stats(&self.devices.pio, &self.devices.mmio, started.elapsed());
+        let mut stats = tally.into_stats(&self.devices.pio, &self.devices.mmio, started.elapsed());
+        stats.refused_bars = self.devices.pci.refused();
+        stats.dropped_msi = self.devices.router.dropped_msi();
+        stats.ignored_lines = self.devices.router.ignored_lines();
         self.devices.flush();
         let output = match &self.output {
             Some(queue) => {

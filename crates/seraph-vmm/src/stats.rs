@@ -29,6 +29,14 @@ pub struct RunStats {
     pub halted: Duration,
     /// Wall time of the whole run.
     pub total: Duration,
+    /// PCI BAR placements the platform refused (over RAM, the LAPIC,
+    /// another device), since the machine was built.
+    pub refused_bars: u64,
+    /// MSI messages dropped (outside the x86 window, an unsupported
+    /// delivery mode), since the machine was built.
+    pub dropped_msi: u64,
+    /// Interrupt line changes on inputs the machine does not have.
+    pub ignored_lines: u64,
 }
 
 impl RunStats {
@@ -68,6 +76,13 @@ impl fmt::Display for RunStats {
             if self.other_hypercalls > 0 {
                 writeln!(f, "  {:<18} {}", "other numbers", self.other_hypercalls)?;
             }
+        }
+        if self.refused_bars + self.dropped_msi + self.ignored_lines > 0 {
+            writeln!(
+                f,
+                "refused: {} PCI BAR placements, {} MSI messages, {} line changes",
+                self.refused_bars, self.dropped_msi, self.ignored_lines
+            )?;
         }
         writeln!(f, "interrupts delivered:")?;
         if self.interrupts.is_empty() {
