@@ -40,7 +40,7 @@ use seraph_pci::{BarSpec, ConfigSpace, GuestDma, PciDevice, PciIds};
 
 use eeprom::Eeprom;
 use phy::Phy;
-use window::{byte_mask, split_dwords};
+use seraph_pci::dword::{byte_mask, split_dwords};
 
 /// The default MAC address: 02:53:45:52:00:01 (locally administered, "SER", node 1).
 pub const DEFAULT_MAC: [u8; 6] = [0x02, 0x53, 0x45, 0x52, 0x00, 0x01];

@@ -52,31 +52,3 @@ impl Aether {
         }
     }
 }
-
-/// The bits of bytes `first..first + n` of a dword.
-pub(crate) fn byte_mask(first: usize, n: usize) -> u32 {
-    (first..first.saturating_add(n).min(4)).fold(0, |m, b| m | 0xFF << (8 * b))
-}
-
-/// The dwords an access of `len` bytes at `offset` touches: (dword offset,
-/// first byte inside the dword, first byte in the access buffer, byte count).
-pub(crate) fn split_dwords(
-    offset: u64,
-    len: usize,
-) -> impl Iterator<Item = (u64, usize, usize, usize)> {
-    let end = offset.saturating_add(len as u64);
-    let first = offset & !3;
-    (0..=(len as u64 / 4 + 1))
-        .map_while(move |i| first.checked_add(4 * i))
-        .take_while(move |&dw| dw < end)
-        .map(move |dw| {
-            let lo = offset.max(dw);
-            let hi = end.min(dw.saturating_add(4));
-            (
-                dw,
-                (lo - dw) as usize,
-                (lo - offset) as usize,
-                (hi - lo) as usize,
-            )
-        })
-}

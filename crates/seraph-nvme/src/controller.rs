@@ -396,23 +396,18 @@ impl PciDevice for NvmeController {
         if bar != 0 || data.is_empty() || data.len() > 8 {
             return;
         }
-        // Split into the dwords the access covers, low address first (an
-        // 8-byte write to ASQ is its low half, then its high half).
-        let end = offset.saturating_add(data.len() as u64);
-        let mut dword = offset & !3;
-        while dword < end {
-            let mut value = 0u32;
-            let mut mask = 0u32;
-            for byte in 0..4u64 {
-                let at = dword + byte;
-                if at >= offset && at < end {
-                    let b = data.get((at - offset) as usize).copied().unwrap_or(0);
-                    value |= u32::from(b) << (8 * byte);
-                    mask |= 0xFF << (8 * byte);
-                }
+        // The dwords the access covers, low address first (an 8-byte write
+        // to ASQ is its low half, then its high half).
+        for (dword, in_dw, in_buf, n) in seraph_pci::dword::split_dwords(offset, data.len()) {
+            let mut bytes = [0u8; 4];
+            if let (Some(dst), Some(src)) = (
+                bytes.get_mut(in_dw..in_dw + n),
+                data.get(in_buf..in_buf + n),
+            ) {
+                dst.copy_from_slice(src);
             }
-            self.write_dword(dword, value, mask);
-            dword += 4;
+            let mask = seraph_pci::dword::byte_mask(in_dw, n);
+            self.write_dword(dword, u32::from_le_bytes(bytes), mask);
         }
     }
 

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod dma;
+pub mod dword;
 pub mod host;
 pub mod testdev;
 
