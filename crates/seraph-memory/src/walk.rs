@@ -13,9 +13,9 @@ use crate::layout::PAGE_SIZE;
 use crate::page_tables::{ADDR_MASK, P, PS};
 
 /// Physical-address bits of a 1 GiB page entry.
-const HUGE_ADDR_MASK: u64 = 0x000F_FFFF_C000_0000;
+pub const HUGE_ADDR_MASK: u64 = 0x000F_FFFF_C000_0000;
 /// Physical-address bits of a 2 MiB page entry.
-const LARGE_ADDR_MASK: u64 = 0x000F_FFFF_FFE0_0000;
+pub const LARGE_ADDR_MASK: u64 = 0x000F_FFFF_FFE0_0000;
 
 /// True when bits 63:47 of `virt` are all equal (48-bit canonical form).
 pub fn is_canonical(virt: u64) -> bool {

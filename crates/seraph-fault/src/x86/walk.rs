@@ -12,11 +12,12 @@ use seraph_memory::vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::report::{Access, Cause, Denied, Level};
 
-const P: u64 = 1 << 0;
-const RW: u64 = 1 << 1;
+use seraph_memory::page_tables::{ADDR_MASK, NX as XD, P, PS, RW};
+use seraph_memory::walk::{HUGE_ADDR_MASK, LARGE_ADDR_MASK, is_canonical};
+
+/// User/supervisor: set, user mode may access (seraph-memory's own tables
+/// never set it).
 const US: u64 = 1 << 2;
-const PS: u64 = 1 << 7;
-const XD: u64 = 1 << 63;
 
 const CR0_PG: u64 = 1 << 31;
 const CR0_WP: u64 = 1 << 16;
@@ -111,11 +112,6 @@ impl WalkOutcome {
     }
 }
 
-fn canonical(virt: u64) -> bool {
-    let top = virt >> 47;
-    top == 0 || top == 0x1_FFFF
-}
-
 /// Walks `virt` for `intent` through the tables `ctl` names.
 pub fn explain_access(
     mem: &GuestMemoryMmap,
@@ -129,12 +125,12 @@ pub fn explain_access(
     if ctl.efer & EFER_LMA == 0 || ctl.cr4 & CR4_PAE == 0 || ctl.cr4 & CR4_LA57 != 0 {
         return WalkOutcome::UnsupportedMode;
     }
-    if !canonical(virt) {
+    if !is_canonical(virt) {
         return WalkOutcome::NonCanonical;
     }
     let nxe = ctl.efer & EFER_NXE != 0;
     let reserved_addr = ctl.reserved_address_bits();
-    let mut table = ctl.cr3 & 0x000F_FFFF_FFFF_F000;
+    let mut table = ctl.cr3 & ADDR_MASK;
     // The first (highest) level that withheld each right.
     let mut read_only: Option<(u8, u64, u64)> = None;
     let mut supervisor: Option<(u8, u64, u64)> = None;
@@ -187,15 +183,9 @@ pub fn explain_access(
         }
         if leaf {
             let (page_size, phys) = match depth {
-                3 => (
-                    1 << 30,
-                    (entry & 0x000F_FFFF_C000_0000) | (virt & 0x3FFF_FFFF),
-                ),
-                2 => (
-                    1 << 21,
-                    (entry & 0x000F_FFFF_FFE0_0000) | (virt & 0x1F_FFFF),
-                ),
-                _ => (1 << 12, (entry & 0x000F_FFFF_FFFF_F000) | (virt & 0xFFF)),
+                3 => (1 << 30, (entry & HUGE_ADDR_MASK) | (virt & 0x3FFF_FFFF)),
+                2 => (1 << 21, (entry & LARGE_ADDR_MASK) | (virt & 0x1F_FFFF)),
+                _ => (1 << 12, (entry & ADDR_MASK) | (virt & 0xFFF)),
             };
             let user_page = supervisor.is_none();
             let denied = check_rights(ctl, intent, user_page, read_only, supervisor, no_exec);
@@ -209,7 +199,7 @@ pub fn explain_access(
                 }),
             };
         }
-        table = entry & 0x000F_FFFF_FFFF_F000;
+        table = entry & ADDR_MASK;
     }
     // Unreachable: depth 1 is always a leaf.
     WalkOutcome::UnsupportedMode
