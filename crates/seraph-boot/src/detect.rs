@@ -13,6 +13,7 @@
 //! (the entry is then 32-bit code, as in QEMU-only PVH images such as the
 //! bench guest): that image boots as PVH.
 
+use crate::bytes::{u16_at, u32_at, u64_at};
 use crate::elf::KernelImage;
 use crate::error::ElfError;
 use crate::protocol_error::{DetectError, PvhError};
@@ -104,27 +105,6 @@ impl std::fmt::Display for Detection {
         }
         write!(f, ": boots as {}", self.protocol)
     }
-}
-
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    b.get(off..off.checked_add(2)?)?
-        .try_into()
-        .ok()
-        .map(u16::from_le_bytes)
-}
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off.checked_add(4)?)?
-        .try_into()
-        .ok()
-        .map(u32::from_le_bytes)
-}
-
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    b.get(off..off.checked_add(8)?)?
-        .try_into()
-        .ok()
-        .map(u64::from_le_bytes)
 }
 
 /// True if `bytes` starts with the ELF magic.

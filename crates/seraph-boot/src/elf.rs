@@ -19,6 +19,7 @@ use seraph_memory::layout::{
 };
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
+use crate::bytes::{u16_at, u32_at, u64_at};
 use crate::error::ElfError;
 
 /// ELF header size.
@@ -83,24 +84,6 @@ pub struct KernelImage {
     segments: Vec<Segment>,
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
 impl KernelImage {
     /// Parses and validates `bytes` for a guest with `ram_size` bytes of RAM.
     pub fn parse(bytes: &[u8], ram_size: u64) -> Result<KernelImage, ElfError> {
@@ -116,18 +99,18 @@ impl KernelImage {
         if bytes[5] != 1 {
             return Err(ElfError::NotLittleEndian(bytes[5]));
         }
-        let e_type = u16_at(bytes, 16);
-        let e_machine = u16_at(bytes, 18);
+        let e_type = u16_at(bytes, 16).unwrap_or(0);
+        let e_machine = u16_at(bytes, 18).unwrap_or(0);
         if e_machine != EM_X86_64 {
             return Err(ElfError::WrongMachine(e_machine));
         }
         if e_type != ET_EXEC {
             return Err(ElfError::WrongType(e_type));
         }
-        let entry = u64_at(bytes, 24);
-        let phoff = u64_at(bytes, 32);
-        let phentsize = u16_at(bytes, 54);
-        let phnum = u16_at(bytes, 56);
+        let entry = u64_at(bytes, 24).unwrap_or(0);
+        let phoff = u64_at(bytes, 32).unwrap_or(0);
+        let phentsize = u16_at(bytes, 54).unwrap_or(0);
+        let phnum = u16_at(bytes, 56).unwrap_or(0);
         if phentsize != PHDR_SIZE {
             return Err(ElfError::BadPhentsize(phentsize));
         }
@@ -150,17 +133,17 @@ impl KernelImage {
 
         let mut segments = Vec::new();
         for (index, ph) in table.chunks_exact(usize::from(PHDR_SIZE)).enumerate() {
-            if u32_at(ph, 0) != PT_LOAD {
+            if u32_at(ph, 0).unwrap_or(0) != PT_LOAD {
                 continue;
             }
             let seg = Segment {
                 index,
-                flags: u32_at(ph, 4),
-                file_offset: u64_at(ph, 8),
-                virt: u64_at(ph, 16),
+                flags: u32_at(ph, 4).unwrap_or(0),
+                file_offset: u64_at(ph, 8).unwrap_or(0),
+                virt: u64_at(ph, 16).unwrap_or(0),
                 phys: 0,
-                file_size: u64_at(ph, 32),
-                mem_size: u64_at(ph, 40),
+                file_size: u64_at(ph, 32).unwrap_or(0),
+                mem_size: u64_at(ph, 40).unwrap_or(0),
             };
             if seg.mem_size == 0 {
                 continue;

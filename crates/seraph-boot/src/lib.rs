@@ -31,6 +31,7 @@
 pub mod boot_info;
 #[cfg(test)]
 mod bss_tests;
+mod bytes;
 pub mod claims;
 pub mod cpu;
 pub mod detect;

@@ -22,6 +22,7 @@ use seraph_memory::page_tables::{PageTableLayout, write_page_tables};
 use seraph_memory::write_guest;
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
+use crate::bytes::{u8_at, u16_at, u32_at};
 use crate::cpu::{
     CpuEntry, LONG_MODE_CR0, LONG_MODE_CR4, LONG_MODE_EFER, LongModeEntry, PROTECTED_MODE_CR0,
     ProtectedModeEntry,
@@ -49,22 +50,6 @@ pub const XLF_KERNEL_64: u16 = 1 << 0;
 pub const LOADED_HIGH: u8 = 1 << 0;
 /// Offset of `startup_64` from the load address.
 pub const STARTUP_64_OFFSET: u64 = 0x200;
-
-fn u8_at(b: &[u8], off: usize) -> u8 {
-    b.get(off).copied().unwrap_or(0)
-}
-
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
 
 /// The setup-header fields the loader uses, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +84,7 @@ impl BzImageHeader {
                 need,
             });
         }
-        let magic = u32_at(bytes, HDRS_OFFSET);
+        let magic = u32_at(bytes, HDRS_OFFSET).unwrap_or(0);
         if magic != HDRS_MAGIC {
             return Err(LinuxError::BadMagic(magic));
         }
@@ -109,18 +94,18 @@ impl BzImageHeader {
                 need,
             });
         }
-        let boot_flag = u16_at(bytes, 0x1FE);
+        let boot_flag = u16_at(bytes, 0x1FE).unwrap_or(0);
         if boot_flag != 0xAA55 {
             return Err(LinuxError::BadBootFlag(boot_flag));
         }
-        let version = u16_at(bytes, 0x206);
+        let version = u16_at(bytes, 0x206).unwrap_or(0);
         if version < MIN_VERSION {
             return Err(LinuxError::VersionTooOld {
                 major: (version >> 8) as u8,
                 minor: version as u8,
             });
         }
-        let setup_sects = u8_at(bytes, 0x1F1);
+        let setup_sects = u8_at(bytes, 0x1F1).unwrap_or(0);
         // setup_sects 0 means 4 (very old kernels); plus the boot sector.
         let setup_size = (usize::from(if setup_sects == 0 { 4 } else { setup_sects }) + 1) * 512;
         if setup_size > bytes.len() {
@@ -130,24 +115,24 @@ impl BzImageHeader {
                 len: bytes.len(),
             });
         }
-        if u8_at(bytes, 0x211) & LOADED_HIGH == 0 {
+        if u8_at(bytes, 0x211).unwrap_or(0) & LOADED_HIGH == 0 {
             return Err(LinuxError::NotLoadedHigh);
         }
         let payload_size = (bytes.len() - setup_size) as u64;
         if payload_size == 0 {
             return Err(LinuxError::NoPayload { setup_size });
         }
-        let code32_start = u32_at(bytes, 0x214);
+        let code32_start = u32_at(bytes, 0x214).unwrap_or(0);
         if u64::from(code32_start) < KERNEL_MIN {
             return Err(LinuxError::LoadBelow1M(code32_start));
         }
         let init_size = if version >= 0x020A {
-            u32_at(bytes, 0x260)
+            u32_at(bytes, 0x260).unwrap_or(0)
         } else {
             0
         };
         let xloadflags = if version >= 0x020C {
-            u16_at(bytes, 0x236)
+            u16_at(bytes, 0x236).unwrap_or(0)
         } else {
             0
         };
@@ -159,8 +144,8 @@ impl BzImageHeader {
             code32_start,
             init_size,
             xloadflags,
-            cmdline_size: u32_at(bytes, 0x238),
-            initrd_addr_max: u32_at(bytes, 0x22C),
+            cmdline_size: u32_at(bytes, 0x238).unwrap_or(0),
+            initrd_addr_max: u32_at(bytes, 0x22C).unwrap_or(0),
         };
         let load = u64::from(code32_start);
         let size = header.footprint();
