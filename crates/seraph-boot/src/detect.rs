@@ -176,67 +176,117 @@ pub fn parse_elf_headers(bytes: &[u8]) -> Result<ElfHeaders, PvhError> {
     if bytes.get(5) != Some(&1) {
         return Err(PvhError::NotLittleEndian);
     }
-    let truncated = || PvhError::Truncated { len: bytes.len() };
-    let (entry, phoff, phentsize, phnum, want) = match class {
-        ElfClass::Elf32 => (
-            u64::from(u32_at(bytes, 24).ok_or_else(truncated)?),
-            u64::from(u32_at(bytes, 28).ok_or_else(truncated)?),
-            u16_at(bytes, 42).ok_or_else(truncated)?,
-            u16_at(bytes, 44).ok_or_else(truncated)?,
-            32u16,
-        ),
-        ElfClass::Elf64 => (
-            u64_at(bytes, 24).ok_or_else(truncated)?,
-            u64_at(bytes, 32).ok_or_else(truncated)?,
-            u16_at(bytes, 54).ok_or_else(truncated)?,
-            u16_at(bytes, 56).ok_or_else(truncated)?,
-            56u16,
-        ),
-    };
-    let e_type = u16_at(bytes, 16).ok_or_else(truncated)?;
-    let machine = u16_at(bytes, 18).ok_or_else(truncated)?;
-    if phentsize != want {
-        return Err(PvhError::BadPhentsize(phentsize));
+    let header = read_elf_header(bytes, class).ok_or(PvhError::Truncated { len: bytes.len() })?;
+    if header.phentsize != phdr_size(class) {
+        return Err(PvhError::BadPhentsize(header.phentsize));
     }
-    let table_len = u64::from(phnum) * u64::from(want);
-    let table = phoff
-        .checked_add(table_len)
-        .filter(|end| *end <= bytes.len() as u64)
-        .and_then(|end| bytes.get(usize::try_from(phoff).ok()?..usize::try_from(end).ok()?))
-        .ok_or(PvhError::PhdrsOutOfFile {
-            phoff,
-            count: phnum,
+    let phdrs = read_program_headers(bytes, class, header.phoff, header.phnum).ok_or(
+        PvhError::PhdrsOutOfFile {
+            phoff: header.phoff,
+            count: header.phnum,
             len: bytes.len(),
-        })?;
-    let mut phdrs = Vec::with_capacity(usize::from(phnum));
-    for (index, ph) in table.chunks_exact(usize::from(want)).enumerate() {
-        let field = |off32: usize, off64: usize| -> u64 {
-            match class {
-                ElfClass::Elf32 => u32_at(ph, off32).map_or(0, u64::from),
-                ElfClass::Elf64 => u64_at(ph, off64).unwrap_or(0),
-            }
-        };
-        phdrs.push(ProgramHeader {
-            index,
-            p_type: u32_at(ph, 0).unwrap_or(0),
-            flags: match class {
-                ElfClass::Elf32 => u32_at(ph, 24).unwrap_or(0),
-                ElfClass::Elf64 => u32_at(ph, 4).unwrap_or(0),
-            },
-            offset: field(4, 8),
-            vaddr: field(8, 16),
-            paddr: field(12, 24),
-            filesz: field(16, 32),
-            memsz: field(20, 40),
-        });
-    }
+        },
+    )?;
     Ok(ElfHeaders {
         class,
-        machine,
-        e_type,
-        entry,
+        machine: header.machine,
+        e_type: header.e_type,
+        entry: header.entry,
         phdrs,
     })
+}
+
+/// Size of one program header of `class`.
+fn phdr_size(class: ElfClass) -> u16 {
+    match class {
+        ElfClass::Elf32 => 32,
+        ElfClass::Elf64 => 56,
+    }
+}
+
+/// The ELF header fields both ELF loaders read, unchecked.
+pub(crate) struct RawElfHeader {
+    /// e_type.
+    pub(crate) e_type: u16,
+    /// e_machine.
+    pub(crate) machine: u16,
+    /// e_entry.
+    pub(crate) entry: u64,
+    /// e_phoff.
+    pub(crate) phoff: u64,
+    /// e_phentsize.
+    pub(crate) phentsize: u16,
+    /// e_phnum.
+    pub(crate) phnum: u16,
+}
+
+/// Reads the header fields of an ELF of `class` (ident already checked by
+/// the caller); `None` if the file ends inside them.
+pub(crate) fn read_elf_header(bytes: &[u8], class: ElfClass) -> Option<RawElfHeader> {
+    let (entry, phoff, phentsize, phnum) = match class {
+        ElfClass::Elf32 => (
+            u64::from(u32_at(bytes, 24)?),
+            u64::from(u32_at(bytes, 28)?),
+            u16_at(bytes, 42)?,
+            u16_at(bytes, 44)?,
+        ),
+        ElfClass::Elf64 => (
+            u64_at(bytes, 24)?,
+            u64_at(bytes, 32)?,
+            u16_at(bytes, 54)?,
+            u16_at(bytes, 56)?,
+        ),
+    };
+    Some(RawElfHeader {
+        e_type: u16_at(bytes, 16)?,
+        machine: u16_at(bytes, 18)?,
+        entry,
+        phoff,
+        phentsize,
+        phnum,
+    })
+}
+
+/// The `phnum` program headers of an ELF of `class` at `phoff` (entries
+/// of the class's standard size); `None` if the table is not inside the
+/// file.
+pub(crate) fn read_program_headers(
+    bytes: &[u8],
+    class: ElfClass,
+    phoff: u64,
+    phnum: u16,
+) -> Option<Vec<ProgramHeader>> {
+    let size = phdr_size(class);
+    let end = phoff
+        .checked_add(u64::from(phnum) * u64::from(size))
+        .filter(|end| *end <= bytes.len() as u64)?;
+    let table = bytes.get(usize::try_from(phoff).ok()?..usize::try_from(end).ok()?)?;
+    let phdrs = table
+        .chunks_exact(usize::from(size))
+        .enumerate()
+        .map(|(index, ph)| {
+            let field = |off32: usize, off64: usize| -> u64 {
+                match class {
+                    ElfClass::Elf32 => u32_at(ph, off32).map_or(0, u64::from),
+                    ElfClass::Elf64 => u64_at(ph, off64).unwrap_or(0),
+                }
+            };
+            ProgramHeader {
+                index,
+                p_type: u32_at(ph, 0).unwrap_or(0),
+                flags: match class {
+                    ElfClass::Elf32 => u32_at(ph, 24).unwrap_or(0),
+                    ElfClass::Elf64 => u32_at(ph, 4).unwrap_or(0),
+                },
+                offset: field(4, 8),
+                vaddr: field(8, 16),
+                paddr: field(12, 24),
+                filesz: field(16, 32),
+                memsz: field(20, 40),
+            }
+        })
+        .collect();
+    Some(phdrs)
 }
 
 /// Finds the PVH entry in the PT_NOTE segments: the first note of type

@@ -19,19 +19,15 @@ use seraph_memory::layout::{
 };
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::bytes::{u16_at, u32_at, u64_at};
+use crate::detect::{EM_X86_64, ElfClass, PT_LOAD, read_elf_header, read_program_headers};
 use crate::error::ElfError;
 
 /// ELF header size.
 const EHDR_SIZE: usize = 64;
 /// ELF64 program header size.
 const PHDR_SIZE: u16 = 56;
-/// e_machine for x86_64.
-const EM_X86_64: u16 = 62;
 /// e_type for executables.
 const ET_EXEC: u16 = 2;
-/// Loadable segment.
-const PT_LOAD: u32 = 1;
 /// Segment flag: executable.
 pub const PF_X: u32 = 1;
 /// Segment flag: writable.
@@ -99,55 +95,45 @@ impl KernelImage {
         if bytes[5] != 1 {
             return Err(ElfError::NotLittleEndian(bytes[5]));
         }
-        let e_type = u16_at(bytes, 16).unwrap_or(0);
-        let e_machine = u16_at(bytes, 18).unwrap_or(0);
-        if e_machine != EM_X86_64 {
-            return Err(ElfError::WrongMachine(e_machine));
+        // At least EHDR_SIZE bytes, so the header fields are all there.
+        let header = read_elf_header(bytes, ElfClass::Elf64)
+            .ok_or(ElfError::Truncated { len: bytes.len() })?;
+        if header.machine != EM_X86_64 {
+            return Err(ElfError::WrongMachine(header.machine));
         }
-        if e_type != ET_EXEC {
-            return Err(ElfError::WrongType(e_type));
+        if header.e_type != ET_EXEC {
+            return Err(ElfError::WrongType(header.e_type));
         }
-        let entry = u64_at(bytes, 24).unwrap_or(0);
-        let phoff = u64_at(bytes, 32).unwrap_or(0);
-        let phentsize = u16_at(bytes, 54).unwrap_or(0);
-        let phnum = u16_at(bytes, 56).unwrap_or(0);
-        if phentsize != PHDR_SIZE {
-            return Err(ElfError::BadPhentsize(phentsize));
+        let entry = header.entry;
+        let (phoff, phnum) = (header.phoff, header.phnum);
+        if header.phentsize != PHDR_SIZE {
+            return Err(ElfError::BadPhentsize(header.phentsize));
         }
         if phnum == 0 || phnum == 0xFFFF {
             return Err(ElfError::BadPhnum(phnum));
         }
-        let table_end = u64::from(phnum)
-            .checked_mul(u64::from(PHDR_SIZE))
-            .and_then(|len| phoff.checked_add(len));
-        let table = match table_end {
-            Some(end) if end <= bytes.len() as u64 => &bytes[phoff as usize..end as usize],
-            _ => {
-                return Err(ElfError::PhdrsOutOfFile {
-                    phoff,
-                    count: phnum,
-                    len: bytes.len(),
-                });
-            }
-        };
+        let phdrs = read_program_headers(bytes, ElfClass::Elf64, phoff, phnum).ok_or(
+            ElfError::PhdrsOutOfFile {
+                phoff,
+                count: phnum,
+                len: bytes.len(),
+            },
+        )?;
 
         let mut segments = Vec::new();
-        for (index, ph) in table.chunks_exact(usize::from(PHDR_SIZE)).enumerate() {
-            if u32_at(ph, 0).unwrap_or(0) != PT_LOAD {
+        for ph in &phdrs {
+            if ph.p_type != PT_LOAD || ph.memsz == 0 {
                 continue;
             }
             let seg = Segment {
-                index,
-                flags: u32_at(ph, 4).unwrap_or(0),
-                file_offset: u64_at(ph, 8).unwrap_or(0),
-                virt: u64_at(ph, 16).unwrap_or(0),
+                index: ph.index,
+                flags: ph.flags,
+                file_offset: ph.offset,
+                virt: ph.vaddr,
                 phys: 0,
-                file_size: u64_at(ph, 32).unwrap_or(0),
-                mem_size: u64_at(ph, 40).unwrap_or(0),
+                file_size: ph.filesz,
+                mem_size: ph.memsz,
             };
-            if seg.mem_size == 0 {
-                continue;
-            }
             segments.push(Self::check_segment(seg, bytes.len(), ram_size)?);
         }
         if segments.is_empty() {
