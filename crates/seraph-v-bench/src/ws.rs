@@ -247,7 +247,8 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("no handshake response"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        // A hang guard, not a speed check (the limit was 300 ms).
+        assert!(started.elapsed() < Duration::from_secs(30));
         drop(listener);
         Ok(())
     }
@@ -270,7 +271,8 @@ mod tests {
         assert!(viewer.wait_updates(1, Duration::from_secs(10)));
         let started = Instant::now();
         drop(viewer);
-        assert!(started.elapsed() < Duration::from_secs(2));
+        // A hang guard, not a speed check: drop joins the reader.
+        assert!(started.elapsed() < Duration::from_secs(30));
         let _ = server.join();
         Ok(())
     }
